@@ -1,0 +1,48 @@
+"""twinframe: one app object, served as WSGI (``app.wsgi``) and ASGI (``app.asgi``)."""
+
+from .app import App
+from .errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    HTTPError,
+    InternalServerError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    TooManyRequests,
+    Unauthorized,
+    UnprocessableContent,
+    UnsupportedMediaType,
+    UpgradeRequired,
+    URITooLong,
+)
+from .forms import UploadedFile
+from .request import Request
+from .response import Response
+from .routing import Route, Router
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "App",
+    "BadRequest",
+    "Conflict",
+    "Forbidden",
+    "HTTPError",
+    "InternalServerError",
+    "MethodNotAllowed",
+    "NotFound",
+    "PayloadTooLarge",
+    "Request",
+    "Response",
+    "Route",
+    "Router",
+    "TooManyRequests",
+    "URITooLong",
+    "Unauthorized",
+    "UnprocessableContent",
+    "UnsupportedMediaType",
+    "UpgradeRequired",
+    "UploadedFile",
+]

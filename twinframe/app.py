@@ -1,0 +1,291 @@
+"""The App: routes, hooks, error handlers, and the one request pipeline both entrypoints share."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from types import SimpleNamespace
+from typing import Any, TypeVar, Union
+from urllib.parse import quote
+
+from .asgi import ASGIAdapter
+from .concurrency import ThreadPool
+from .errors import ClientDisconnect, HTTPError, MethodNotAllowed, NotFound, UpgradeRequired, problem_response
+from .request import Request
+from .response import TEXT, Response
+from .routing import WEBSOCKET, Handler, Matcher, Router, is_async_callable
+from .wsgi import WSGIAdapter
+
+logger = logging.getLogger("twinframe")
+
+F = TypeVar("F", bound=Callable[..., Any])
+Lifespan = Callable[["App"], AbstractAsyncContextManager[Any]]
+ErrorKey = Union[int, type[BaseException]]
+
+_LOCATION_SAFE = "/:@!$&'()*+,;=-._~"
+
+
+class App(Router):
+    """A twinframe application: register routes with decorators, serve ``app.wsgi`` or ``app.asgi``.
+
+    ``debug=True`` puts tracebacks in 500 responses (never in production).
+    ``max_body_size`` bounds a request body read before the handler (413 past it);
+    ``max_query_params`` and ``max_form_fields`` bound parsing work (400/413 past them);
+    ``max_threads`` sizes the pool that runs sync handlers under ASGI.
+    """
+
+    def __init__(
+        self,
+        *,
+        debug: bool = False,
+        max_body_size: int = 1024 * 1024,
+        max_query_params: int = 1000,
+        max_form_fields: int = 1000,
+        max_threads: int = 40,
+        lifespan: Lifespan | None = None,
+        converters: Mapping[str, Callable[..., Any]] | None = None,
+    ) -> None:
+        super().__init__(converters)
+        self.debug = debug
+        self.max_body_size = max_body_size
+        self.max_query_params = max_query_params
+        self.max_form_fields = max_form_fields
+        self.state = SimpleNamespace()
+        self.lifespan = lifespan
+        self.thread_pool = ThreadPool(max_threads)
+        self._before: list[tuple[Handler, bool]] = []
+        self._after: list[tuple[Handler, bool]] = []
+        self._startup: list[Handler] = []
+        self._shutdown: list[Handler] = []
+        self._lifespan_cm: AbstractAsyncContextManager[Any] | None = None
+        self._error_handlers: dict[ErrorKey, tuple[Handler, bool]] = {}
+        self._matcher: Matcher | None = None
+        self.wsgi = WSGIAdapter(self)
+        """The WSGI (PEP 3333) entrypoint: ``gunicorn module:app.wsgi``."""
+        self.asgi = ASGIAdapter(self)
+        """The ASGI 3 entrypoint: ``uvicorn module:app.asgi``."""
+
+    def __repr__(self) -> str:
+        return f"<App {len(self.routes)} routes>"
+
+    # -- registration ---------------------------------------------------------------
+
+    def _routes_changed(self) -> None:
+        self._matcher = None
+
+    @property
+    def matcher(self) -> Matcher:
+        """The compiled route table (built on first use, rebuilt after new routes)."""
+        matcher = self._matcher
+        if matcher is None:
+            matcher = self._matcher = Matcher(self.routes)
+        return matcher
+
+    def url_for(self, name: str, /, **params: Any) -> str:
+        """The path of the route called ``name``; extra params become the query string."""
+        return self.url_path_for(name, **params)
+
+    def before_request(self, hook: F) -> F:
+        """Decorator: ``hook(req)`` runs before each routed handler; a non-None return answers instead."""
+        self._before.append((hook, is_async_callable(hook)))
+        return hook
+
+    def after_request(self, hook: F) -> F:
+        """Decorator: ``hook(req, resp)`` runs on every response; a non-None return replaces it."""
+        self._after.append((hook, is_async_callable(hook)))
+        return hook
+
+    def errorhandler(self, key: ErrorKey) -> Callable[[F], F]:
+        """Decorator: ``handler(req, exc)`` answers for a status code or an exception class."""
+        if not isinstance(key, int) and not (isinstance(key, type) and issubclass(key, BaseException)):
+            raise TypeError(f"errorhandler takes a status code or an exception class, not {key!r}")
+
+        def decorator(handler: F) -> F:
+            self._error_handlers[key] = (handler, is_async_callable(handler))
+            return handler
+
+        return decorator
+
+    def on_startup(self, hook: F) -> F:
+        """Decorator: run ``hook()`` (sync or async) once before serving, in registration order."""
+        self._startup.append(hook)
+        return hook
+
+    def on_shutdown(self, hook: F) -> F:
+        """Decorator: run ``hook()`` (sync or async) once when the server stops."""
+        self._shutdown.append(hook)
+        return hook
+
+    # -- lifespan (driven by the adapters) -------------------------------------------
+
+    async def startup(self) -> None:
+        """Run the startup hooks and enter the ``lifespan`` context; raises if one fails."""
+        if self.lifespan is not None:
+            cm = self.lifespan(self)
+            await cm.__aenter__()
+            self._lifespan_cm = cm
+        for hook in self._startup:
+            result = hook()
+            if isinstance(result, Awaitable):
+                await result
+
+    async def shutdown(self) -> None:
+        """Run the shutdown hooks, then leave the ``lifespan`` context."""
+        errors: list[BaseException] = []
+        for hook in self._shutdown:
+            try:
+                result = hook()
+                if isinstance(result, Awaitable):
+                    await result
+            except Exception as exc:
+                logger.exception("shutdown hook %r failed", hook)
+                errors.append(exc)
+        cm, self._lifespan_cm = self._lifespan_cm, None
+        if cm is not None:
+            await cm.__aexit__(None, None, None)
+        self.thread_pool.shutdown()
+        if errors:
+            raise errors[0]
+
+    # -- the pipeline ---------------------------------------------------------------
+
+    async def dispatch(self, req: Request) -> tuple[Response, list[tuple[str, str]]]:
+        """Answer ``req``: route, hooks, handler, error handling. Never raises.
+
+        Returns the response and its validated header list, ready for the adapter to send.
+        """
+        response: Response | None = None
+        try:
+            if req._error is not None:
+                raise req._error
+            found = self.matcher.match(req.method, req.path)
+            if found is None:
+                response = self._unrouted(req)
+            else:
+                route, params = found
+                req.route = route
+                req.params = params
+                if not route.stream:
+                    await req._load_body()
+                for hook, is_async in self._before:
+                    result = await (req._await(hook(req)) if is_async else req._call(hook, req))
+                    if result is not None:
+                        response = self._to_response(result, hook)
+                        break
+                if response is None:
+                    handler = route.handler
+                    if route.is_async:
+                        result = await req._await(handler(req, **params))
+                    else:
+                        result = await req._call(handler, req, **params)
+                    response = result if type(result) is Response else self._to_response(result, handler)
+        except Exception as exc:
+            response = await self._handle_error(req, exc)
+        if self._after:
+            try:
+                for hook, is_async in self._after:
+                    args = (req, response)
+                    result = await (req._await(hook(*args)) if is_async else req._call(hook, *args))
+                    if result is not None:
+                        response = self._to_response(result, hook)
+            except Exception as exc:
+                response = await self._handle_error(req, exc)
+        try:
+            response.finalize(req)
+            return response, response.header_list()
+        except Exception:
+            logger.exception("invalid response from %s %s", req.method, req.path)
+            response.close()
+            response = self._internal_error(req)
+            return response, response.header_list()
+
+    def _unrouted(self, req: Request) -> Response:
+        path = req.path
+        matcher = self.matcher
+        allowed = matcher.allowed_methods(path)
+        if allowed:
+            if allowed == {WEBSOCKET}:
+                raise UpgradeRequired("this path accepts WebSocket connections only")
+            methods = allowed - {WEBSOCKET}
+            if "GET" in methods:
+                methods.add("HEAD")
+            methods.add("OPTIONS")
+            if req.method == "OPTIONS":
+                return Response(status=204, headers={"Allow": ", ".join(sorted(methods))})
+            raise MethodNotAllowed(methods)
+        if path != "/":
+            alternative = path[:-1] if path.endswith("/") else path + "/"
+            # "//host" would be read by browsers as another site: never redirect there.
+            if not alternative.startswith("//") and matcher.allowed_methods(alternative) - {WEBSOCKET}:
+                location = quote(req.root_path + alternative, safe=_LOCATION_SAFE)
+                if req.query_string:
+                    location += "?" + quote(req.query_string, safe=_LOCATION_SAFE + "?%")
+                return Response.redirect(location, 308)
+        raise NotFound("nothing is served at this path")
+
+    @staticmethod
+    def _to_response(result: Any, source: Any) -> Response:
+        kind = type(result)
+        if kind is Response or isinstance(result, Response):
+            return result  # type: ignore[no-any-return]
+        if kind is str:
+            return Response(result.encode("utf-8"), 200, None, TEXT)
+        if kind is dict or kind is list:
+            return Response.json(result)
+        if kind is bytes:
+            return Response(result)
+        if result is None:
+            return Response(status=204)
+        if kind is tuple and 2 <= len(result) <= 3 and type(result[1]) is int:
+            response = App._to_response(result[0], source) if result[0] is not None else Response()
+            response.status = result[1]
+            if response.status in (204, 304):
+                response.content_type = None
+            if len(result) == 3 and result[2]:
+                response.headers.update(result[2])
+            return response
+        label = getattr(source, "__qualname__", repr(source))
+        raise TypeError(
+            f"{label}() returned {kind.__name__}; return a Response, str, bytes, dict, list, "
+            "None, or a (body, status[, headers]) tuple"
+        )
+
+    def _find_error_handler(self, exc: Exception) -> tuple[Handler, bool] | None:
+        handlers = self._error_handlers
+        if not handlers:
+            return None
+        if isinstance(exc, HTTPError) and exc.status in handlers:
+            return handlers[exc.status]
+        for cls in type(exc).__mro__:
+            if cls in handlers:
+                return handlers[cls]
+        if not isinstance(exc, HTTPError):
+            return handlers.get(500)
+        return None
+
+    async def _handle_error(self, req: Request, exc: Exception) -> Response:
+        found = self._find_error_handler(exc)
+        if found is not None:
+            handler, is_async = found
+            try:
+                result = await (req._await(handler(req, exc)) if is_async else req._call(handler, req, exc))
+                return self._to_response(result, handler)
+            except Exception:
+                logger.exception("error handler %r failed while handling %r", handler, exc)
+                return self._internal_error(req)
+        if isinstance(exc, HTTPError):
+            return problem_response(exc.status, exc.detail, exc.headers, req._header("accept"))
+        if isinstance(exc, ClientDisconnect):
+            logger.debug("client disconnected before sending the whole body: %s %s", req.method, req.path)
+            return problem_response(400, "request body incomplete", None, req._header("accept"))
+        logger.error("unhandled exception in %s %s", req.method, req.path, exc_info=exc)
+        return self._internal_error(req, exc)
+
+    def _internal_error(self, req: Request, exc: BaseException | None = None) -> Response:
+        detail = None
+        if self.debug and exc is not None:
+            detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        return problem_response(500, detail, None, req._header("accept"))
+

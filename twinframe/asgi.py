@@ -1,0 +1,280 @@
+"""The ASGI 3 adapter: scope/receive -> Request, Response -> send; plus lifespan.
+
+Sync handlers run in the app's bounded thread pool; async ones are awaited.
+WebSocket connections are handed to ``twinframe.websocket``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .errors import BadRequest, ClientDisconnect, PayloadTooLarge, URITooLong
+from .request import Request
+from .response import Response
+
+if TYPE_CHECKING:
+    from .app import App
+
+T = TypeVar("T")
+logger = logging.getLogger("twinframe")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+MAX_URL_LENGTH = 8192
+_NAMES: dict[str, bytes] = {}
+
+
+def _decode_path(scope: Scope) -> tuple[str, Exception | None]:
+    path: str = scope["path"]
+    if "\ufffd" in path:
+        # Servers decode invalid UTF-8 as U+FFFD; check the raw bytes to tell.
+        raw = scope.get("raw_path")
+        if raw:
+            from urllib.parse import unquote_to_bytes
+
+            try:
+                unquote_to_bytes(raw.split(b"?", 1)[0]).decode("utf-8")
+            except UnicodeDecodeError:
+                return path, BadRequest("request path is not valid UTF-8")
+    root_path: str = scope.get("root_path", "")
+    if root_path and path.startswith(root_path):
+        path = path[len(root_path):] or "/"
+    return path, None
+
+
+class ASGIRequest(Request):
+    """A Request read from an ASGI HTTP scope (``req.scope`` holds the original)."""
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _body_done = False
+
+    def __init__(self, app: App, scope: Scope, receive: Receive) -> None:
+        self.app = app
+        self.scope = scope
+        self._receive = receive
+        self.method = scope["method"]
+        self.params = {}
+        self.path, self._error = _decode_path(scope)
+        self.root_path = scope.get("root_path", "")
+        self.query_string = scope.get("query_string", b"").decode("latin-1")
+        if len(self.path) + len(self.query_string) > MAX_URL_LENGTH:
+            self._error = URITooLong(f"request target longer than {MAX_URL_LENGTH} characters")
+
+    def _header(self, name: str) -> str | None:
+        key = _NAMES.get(name)
+        if key is None:
+            key = _NAMES[name] = name.encode("latin-1")
+        for header, value in self.scope["headers"]:
+            if header == key:
+                return value.decode("latin-1")  # type: ignore[no-any-return]
+        return None
+
+    def _header_items(self) -> list[tuple[str, str]]:
+        return [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in self.scope["headers"]]
+
+    @property
+    def content_length(self) -> int | None:
+        """The ``Content-Length`` header as an int, or None; 400 if invalid or sent twice differently."""
+        values = {v for k, v in self.scope["headers"] if k == b"content-length"}
+        if len(values) > 1:
+            raise BadRequest("conflicting Content-Length headers")
+        return super().content_length
+
+    @property
+    def client(self) -> tuple[str, int] | None:
+        """The peer's (host, port) from the scope, or None."""
+        client = self.scope.get("client")
+        return (client[0], int(client[1])) if client else None
+
+    @property
+    def scheme(self) -> str:
+        """``http`` or ``https``, from the scope."""
+        return str(self.scope.get("scheme", "http"))
+
+    def _server_host(self) -> str:
+        server = self.scope.get("server")
+        if not server:
+            return "localhost"
+        host, port = server[0], server[1]
+        default = 443 if self.scheme == "https" else 80
+        return host if port is None or port == default else f"{host}:{port}"
+
+    # -- body -------------------------------------------------------------------------
+
+    async def _chunks(self, limit: int | None) -> AsyncIterator[bytes]:
+        total = 0
+        while not self._body_done:
+            message = await self._receive()
+            kind = message["type"]
+            if kind == "http.request":
+                chunk = message.get("body", b"")
+                if not message.get("more_body", False):
+                    self._body_done = True
+                if chunk:
+                    total += len(chunk)
+                    if limit is not None and total > limit:
+                        raise PayloadTooLarge(f"request body exceeds the {limit}-byte limit")
+                    yield chunk
+            elif kind == "http.disconnect":
+                raise ClientDisconnect()
+
+    async def _receive_body(self, limit: int) -> bytes:
+        chunks = [chunk async for chunk in self._chunks(limit)]
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _aiter_body(self) -> AsyncIterator[bytes]:
+        return self._chunks(None)
+
+    def _iter_body(self) -> Iterator[bytes]:
+        # Called from a sync handler in a worker thread: fetch each chunk on the loop.
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("req.stream() in sync code must run inside a handler")
+        chunks = self._chunks(None)
+        while True:
+            future = asyncio.run_coroutine_threadsafe(_anext_or_none(chunks), loop)
+            chunk = future.result()
+            if chunk is None:
+                return
+            yield chunk
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        self._loop = asyncio.get_running_loop()
+        return await self.app.thread_pool.run(fn, *args, **kwargs)
+
+    async def _await(self, awaitable: Awaitable[T]) -> T:
+        return await awaitable
+
+
+async def _anext_or_none(iterator: AsyncIterator[bytes]) -> bytes | None:
+    try:
+        return await iterator.__anext__()
+    except StopAsyncIteration:
+        return None
+
+
+class ASGIAdapter:
+    """The app as an ASGI 3 callable; ``uvicorn module:app.asgi`` serves it."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            from .websocket import serve_websocket
+
+            await serve_websocket(self.app, scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        else:
+            raise RuntimeError(f"twinframe does not handle ASGI scope type {kind!r}")
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        req = ASGIRequest(self.app, scope, receive)
+        response, headers = await self.app.dispatch(req)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status,
+                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+            }
+        )
+        if response.body_stream is None or req.method == "HEAD":
+            await send({"type": "http.response.body", "body": b"" if req.method == "HEAD" else response.body})
+            if response.body_stream is not None:
+                await _close(response)
+            return
+        await self._send_stream(req, response, send)
+
+    async def _send_stream(self, req: ASGIRequest, response: Response, send: Send) -> None:
+        stream = response.body_stream
+        if hasattr(stream, "__aiter__"):
+            chunks: AsyncIterator[Any] = stream.__aiter__()  # type: ignore[union-attr]
+        else:
+            chunks = self.app.thread_pool.iterate(iter(stream))  # type: ignore[arg-type]
+
+        async def pump() -> None:
+            async for chunk in chunks:
+                if type(chunk) is str:
+                    chunk = chunk.encode("utf-8")
+                if chunk:
+                    await send({"type": "http.response.body", "body": bytes(chunk), "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        try:
+            if req._body_done or req._body is not None:
+                # The body is consumed, so the only message left is http.disconnect:
+                # watch for it and stop producing for a client that has gone.
+                await _until_disconnect(pump(), req._receive)
+            else:
+                await pump()
+        except ClientDisconnect:
+            logger.debug("client went away during the response: %s %s", req.method, req.path)
+        except Exception:
+            logger.exception("response stream failed mid-way: %s %s", req.method, req.path)
+            raise
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            await _close(response)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.app.startup()
+                except BaseException as exc:
+                    logger.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                try:
+                    await self.app.shutdown()
+                except BaseException as exc:
+                    await send({"type": "lifespan.shutdown.failed", "message": f"{type(exc).__name__}: {exc}"})
+                    return
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def _until_disconnect(work: Awaitable[None], receive: Receive) -> None:
+    async def watch() -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+
+    work_task = asyncio.ensure_future(work)
+    watch_task = asyncio.ensure_future(watch())
+    try:
+        done, _ = await asyncio.wait({work_task, watch_task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (work_task, watch_task):
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(work_task, watch_task, return_exceptions=True)
+    if work_task in done:
+        work_task.result()
+    else:
+        raise ClientDisconnect()
+
+
+async def _close(response: Response) -> None:
+    stream = response.body_stream
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()
+    else:
+        response.close()

@@ -1,0 +1,101 @@
+"""Bridges between sync and async code, used by the protocol adapters.
+
+- Under WSGI, async handlers run on an event loop owned by the worker thread:
+  created on first use, reused for every later request on that thread.
+- Under ASGI, sync handlers run in a bounded thread pool so they never block
+  the server's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_local = threading.local()
+
+
+def thread_loop() -> asyncio.AbstractEventLoop:
+    """This thread's own event loop (created once, kept for the thread's lifetime)."""
+    loop: asyncio.AbstractEventLoop | None = getattr(_local, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _local.loop = asyncio.new_event_loop()
+    return loop
+
+
+def run_on_thread_loop(awaitable: Awaitable[T]) -> T:
+    """Run ``awaitable`` to completion on this thread's loop (from sync code)."""
+    loop = thread_loop()
+    if loop.is_running():
+        raise RuntimeError("cannot run async code from sync code already inside this thread's loop")
+    return loop.run_until_complete(_as_coroutine(awaitable))
+
+
+async def _as_coroutine(awaitable: Awaitable[T]) -> T:
+    return await awaitable
+
+
+class ThreadPool:
+    """A bounded pool of worker threads for sync code called from async code."""
+
+    def __init__(self, max_workers: int) -> None:
+        self.max_workers = max_workers
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> ThreadPoolExecutor:
+        executor = self._executor
+        if executor is None:
+            with self._lock:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="twinframe")
+                executor = self._executor
+        return executor
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call ``fn`` in a worker thread and await its result (context variables carried over)."""
+        loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
+        call = functools.partial(context.run, fn, *args, **kwargs)
+        return await loop.run_in_executor(self._get(), call)
+
+    async def iterate(self, iterator: Iterator[T]) -> AsyncIterator[T]:
+        """Iterate a blocking iterator from async code, one item per worker-thread call."""
+        done = object()
+        while True:
+            item = await self.run(next, iterator, done)
+            if item is done:
+                return
+            yield item  # type: ignore[misc]
+
+    def shutdown(self) -> None:
+        """Stop the worker threads (they are re-created if needed again)."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+
+def iterate_on_thread_loop(iterator: AsyncIterator[T]) -> Iterator[T]:
+    """Iterate an async iterator from sync code, on this thread's loop."""
+    loop = thread_loop()
+    try:
+        while True:
+            try:
+                yield loop.run_until_complete(_anext(iterator))
+            except StopAsyncIteration:
+                return
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None and not loop.is_closed():
+            loop.run_until_complete(aclose())
+
+
+async def _anext(iterator: AsyncIterator[T]) -> T:
+    return await iterator.__anext__()

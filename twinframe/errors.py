@@ -1,0 +1,179 @@
+"""HTTP errors that handlers raise, and their RFC 9457 problem rendering."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from http import HTTPStatus
+from typing import Any
+
+from .response import Response
+
+_PHRASES = {s.value: s.phrase for s in HTTPStatus}
+
+
+def status_phrase(status: int) -> str:
+    """The standard reason phrase for ``status`` ("Not Found"), or "Unknown"."""
+    return _PHRASES.get(status, "Unknown")
+
+
+class HTTPError(Exception):
+    """Raise from a handler or hook to answer with an HTTP error status.
+
+    ``detail`` is shown to the client; ``headers`` are added to the error response.
+    """
+
+    status: int = 500
+
+    def __init__(
+        self,
+        status: int | None = None,
+        detail: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        if status is None:
+            status = type(self).status
+        if not 300 <= status <= 599:
+            raise ValueError(f"HTTPError status must be 300-599, got {status}")
+        self.status = status
+        self.detail = detail
+        self.headers: dict[str, str] = dict(headers) if headers else {}
+        message = f"{status} {status_phrase(status)}"
+        super().__init__(f"{message}: {detail}" if detail else message)
+
+    @property
+    def title(self) -> str:
+        """The reason phrase of the status, e.g. "Not Found"."""
+        return status_phrase(self.status)
+
+
+class _StatusError(HTTPError):
+    """Base of the named errors: their status is fixed, so they take only detail and headers."""
+
+    def __init__(self, detail: str | None = None, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(type(self).status, detail, headers)
+
+
+class BadRequest(_StatusError):
+    """400: the request is malformed."""
+
+    status = 400
+
+
+class Unauthorized(_StatusError):
+    """401: authentication is required."""
+
+    status = 401
+
+
+class Forbidden(_StatusError):
+    """403: the client may not access this resource."""
+
+    status = 403
+
+
+class NotFound(_StatusError):
+    """404: nothing is served at this path."""
+
+    status = 404
+
+
+class MethodNotAllowed(HTTPError):
+    """405: the path exists but not for this method; sets ``Allow``."""
+
+    status = 405
+
+    def __init__(self, allowed: Iterable[str], detail: str | None = None) -> None:
+        self.allowed = sorted(set(allowed))
+        allow = ", ".join(self.allowed)
+        HTTPError.__init__(self, 405, detail or f"allowed methods: {allow}", {"Allow": allow})
+
+
+class Conflict(_StatusError):
+    """409: the request conflicts with the current state."""
+
+    status = 409
+
+
+class PayloadTooLarge(_StatusError):
+    """413: the request body exceeds the configured limit."""
+
+    status = 413
+
+
+class URITooLong(_StatusError):
+    """414: the request target exceeds the configured limit."""
+
+    status = 414
+
+
+class UnsupportedMediaType(_StatusError):
+    """415: the body's Content-Type is not one this handler reads."""
+
+    status = 415
+
+
+class UnprocessableContent(_StatusError):
+    """422: the body is well-formed but its content is invalid."""
+
+    status = 422
+
+
+class UpgradeRequired(_StatusError):
+    """426: this path only speaks another protocol (e.g. WebSocket)."""
+
+    status = 426
+
+
+class TooManyRequests(_StatusError):
+    """429: the client sent too many requests."""
+
+    status = 429
+
+
+class InternalServerError(_StatusError):
+    """500: the server failed; the detail never includes internals unless debug is on."""
+
+    status = 500
+
+
+class ClientDisconnect(Exception):
+    """The client went away before the request body was fully received."""
+
+
+def _wants_plain_text(accept: str | None) -> bool:
+    # Clients that name no JSON type and no wildcard, but do name text (curl -H
+    # "Accept: text/plain", some browsers' fetches), get a plain-text error.
+    if not accept:
+        return False
+    return "json" not in accept and "*/*" not in accept and "text/" in accept
+
+
+def problem_response(
+    status: int,
+    detail: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    accept: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Response:
+    """Build the RFC 9457 ``application/problem+json`` response for an error status.
+
+    Falls back to ``text/plain`` when the ``accept`` header only admits text.
+    """
+    title = status_phrase(status)
+    if _wants_plain_text(accept):
+        text = f"{status} {title}" + (f": {detail}" if detail else "") + "\n"
+        response = Response(text, status=status, content_type="text/plain; charset=utf-8")
+    else:
+        problem: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+        if detail:
+            problem["detail"] = detail
+        if extra:
+            problem.update(extra)
+        response = Response(
+            json.dumps(problem).encode(), status=status, content_type="application/problem+json"
+        )
+    if headers:
+        for name, value in headers.items():
+            response.headers[name] = value
+    return response

@@ -1,0 +1,138 @@
+"""Form bodies: ``application/x-www-form-urlencoded`` and ``multipart/form-data``.
+
+Multipart is parsed by python-multipart; this module only gathers its callbacks
+into fields and uploaded files and enforces the app's limits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from .errors import BadRequest, PayloadTooLarge
+
+
+@dataclass
+class UploadedFile:
+    """A file from a multipart form: ``filename`` (as sent, never a safe path), ``content_type``, ``data``."""
+
+    filename: str
+    content_type: str
+    data: bytes
+    headers: CIMultiDictProxy[str] = field(repr=False, default_factory=lambda: CIMultiDictProxy(CIMultiDict()))
+
+    @property
+    def size(self) -> int:
+        """The file's length in bytes."""
+        return len(self.data)
+
+
+def parse_urlencoded(body: bytes, max_fields: int) -> MultiDict[str]:
+    """Parse an urlencoded body into a multidict; 400 for bad UTF-8, 413 past ``max_fields``."""
+    try:
+        text = body.decode("utf-8")
+        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=max_fields, errors="strict")
+    except UnicodeDecodeError:
+        raise BadRequest("form body is not valid UTF-8") from None
+    except ValueError:
+        raise PayloadTooLarge(f"form has more than {max_fields} fields") from None
+    return MultiDict(pairs)
+
+
+def parse_multipart(
+    body: bytes, content_type: str, max_parts: int, max_part_header_size: int = 16384
+) -> tuple[MultiDict[str], MultiDict[UploadedFile]]:
+    """Parse a multipart/form-data body into (fields, files); 400 if it is malformed."""
+    _, params = parse_options_header(content_type)
+    boundary = params.get(b"boundary")
+    if not boundary:
+        raise BadRequest("multipart body without a boundary in its Content-Type")
+    fields: MultiDict[str] = MultiDict()
+    files: MultiDict[UploadedFile] = MultiDict()
+    state: dict[str, object] = {}
+    header_name: list[bytes] = []
+    header_value: list[bytes] = []
+    headers: list[tuple[str, str]] = []
+    data: list[bytes] = []
+    count = 0
+
+    def on_part_begin() -> None:
+        nonlocal count
+        count += 1
+        if count > max_parts:
+            raise PayloadTooLarge(f"multipart body has more than {max_parts} parts")
+        headers.clear()
+        data.clear()
+
+    def on_header_field(buf: bytes, start: int, end: int) -> None:
+        header_name.append(buf[start:end])
+
+    def on_header_value(buf: bytes, start: int, end: int) -> None:
+        header_value.append(buf[start:end])
+        if sum(map(len, header_value)) > max_part_header_size:
+            raise BadRequest("multipart part header too large")
+
+    def on_header_end() -> None:
+        headers.append(
+            (b"".join(header_name).decode("latin-1"), b"".join(header_value).decode("latin-1"))
+        )
+        header_name.clear()
+        header_value.clear()
+
+    def on_part_data(buf: bytes, start: int, end: int) -> None:
+        data.append(buf[start:end])
+
+    def on_part_end() -> None:
+        part_headers = CIMultiDict(headers)
+        disposition, options = parse_options_header(part_headers.get("content-disposition", ""))
+        if disposition != b"form-data" or b"name" not in options:
+            raise BadRequest("multipart part without 'Content-Disposition: form-data; name=...'")
+        try:
+            name = options[b"name"].decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest("multipart field name is not valid UTF-8") from None
+        content = b"".join(data)
+        if b"filename" in options:
+            filename = options[b"filename"].decode("utf-8", "replace")
+            files.add(
+                name,
+                UploadedFile(
+                    filename,
+                    part_headers.get("content-type", "application/octet-stream"),
+                    content,
+                    CIMultiDictProxy(part_headers),
+                ),
+            )
+        else:
+            try:
+                fields.add(name, content.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise BadRequest(f"multipart field {name!r} is not valid UTF-8") from None
+
+    def on_end() -> None:
+        state["ended"] = True
+
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_part_begin": on_part_begin,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_end": on_end,
+        },
+    )
+    try:
+        parser.write(body)
+        parser.finalize()
+    except MultipartParseError as exc:
+        raise BadRequest(f"malformed multipart body: {exc}") from None
+    if not state.get("ended"):
+        raise BadRequest("malformed multipart body: missing the closing boundary")
+    return fields, files

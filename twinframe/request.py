@@ -1,0 +1,334 @@
+"""The Request object handlers receive: one API under both app.wsgi and app.asgi.
+
+The protocol adapters subclass it to say where headers and body bytes come
+from; everything a handler reads (query, cookies, json, form...) is built here,
+lazily, on first access.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import parse_qsl, quote
+
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
+from python_multipart.multipart import parse_options_header
+
+from .cookies import parse_cookie_header
+from .errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from .forms import UploadedFile, parse_multipart, parse_urlencoded
+
+if TYPE_CHECKING:
+    from .app import App
+    from .routing import Route
+
+T = TypeVar("T")
+_UNSET: Any = object()
+
+
+class HTTPConnection:
+    """What requests and websockets share: path, params, query, headers, cookies, client, url."""
+
+    # Set by the protocol adapter.
+    app: App
+    path: str
+    query_string: str  # the raw query, each byte as one latin-1 character
+    root_path: str = ""
+    params: dict[str, Any]
+    route: Route | None = None
+
+    # Built lazily; class-level defaults keep construction cheap.
+    _headers: CIMultiDictProxy[str] | None = None
+    _query: MultiDictProxy[str] | None = None
+    _cookies: dict[str, str] | None = None
+    _state: SimpleNamespace | None = None
+
+    # -- supplied by the protocol adapter -----------------------------------------
+
+    def _header_items(self) -> list[tuple[str, str]]:
+        """All request headers as (lower-case name, latin-1 value) pairs."""
+        raise NotImplementedError
+
+    def _header(self, name: str) -> str | None:
+        """One header by lower-case name (adapters override with a faster lookup)."""
+        return self.headers.get(name)
+
+    @property
+    def client(self) -> tuple[str, int] | None:
+        """The peer's (host, port), or None when the server doesn't say."""
+        raise NotImplementedError
+
+    @property
+    def scheme(self) -> str:
+        """``http`` or ``https`` (``ws``/``wss`` for websockets)."""
+        raise NotImplementedError
+
+    def _server_host(self) -> str:
+        raise NotImplementedError
+
+    # -- shared -------------------------------------------------------------------
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]:
+        """Request headers, a read-only case-insensitive multidict."""
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = CIMultiDictProxy(CIMultiDict(self._header_items()))
+        return headers
+
+    @property
+    def query(self) -> MultiDictProxy[str]:
+        """Query parameters, a read-only multidict (``get``, ``getall``); 400 if undecodable."""
+        query = self._query
+        if query is None:
+            query = self._query = MultiDictProxy(MultiDict(self._parse_query()))
+        return query
+
+    def _parse_query(self) -> list[tuple[str, str]]:
+        qs = self.query_string
+        if not qs:
+            return []
+        limit = self.app.max_query_params
+        try:
+            if not qs.isascii():
+                qs = qs.encode("latin-1").decode("utf-8")
+            return parse_qsl(qs, keep_blank_values=True, max_num_fields=limit, errors="strict")
+        except UnicodeError:
+            raise BadRequest("query string is not valid UTF-8") from None
+        except ValueError:
+            raise BadRequest(f"query string has more than {limit} parameters") from None
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        """Cookies sent by the client, as a dict (malformed pairs are skipped)."""
+        cookies = self._cookies
+        if cookies is None:
+            header = self._header("cookie")
+            cookies = self._cookies = parse_cookie_header(header) if header else {}
+        return cookies
+
+    @property
+    def state(self) -> SimpleNamespace:
+        """A namespace for data hooks attach to this request (e.g. ``req.state.user``)."""
+        state = self._state
+        if state is None:
+            state = self._state = SimpleNamespace()
+        return state
+
+    @property
+    def host(self) -> str:
+        """The ``Host`` the client asked for (may include the port); never trust it blindly."""
+        return self._header("host") or self._server_host()
+
+    @property
+    def url(self) -> str:
+        """The full URL: scheme, host, path (percent-encoded) and query string."""
+        path = quote(self.root_path + self.path, safe="/:@!$&'()*+,;=-._~")
+        qs = self.query_string
+        return f"{self.scheme}://{self.host}{path}" + (f"?{qs}" if qs else "")
+
+    def url_for(self, name: str, /, **params: Any) -> str:
+        """The path of route ``name`` (shortcut for ``req.app.url_for``)."""
+        return self.app.url_for(name, **params)
+
+
+class BodyStream:
+    """The request body, chunk by chunk: ``for chunk in req.stream()`` or ``async for``."""
+
+    def __init__(self, sync: Callable[[], Iterator[bytes]], async_: Callable[[], AsyncIterator[bytes]]):
+        self._sync = sync
+        self._async = async_
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._sync()
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._async()
+
+
+class Request(HTTPConnection):
+    """An HTTP request: method, path, params, query, headers, cookies and body.
+
+    Unless its route was registered with ``stream=True``, the body has been read
+    (up to ``App.max_body_size``) before the handler runs, so ``body``, ``text``,
+    ``json``, ``form`` and ``files`` are plain properties in sync and async code.
+    """
+
+    method: str
+    _body: bytes | None = None
+    _json: Any = _UNSET
+    _form: MultiDictProxy[str] | None = None
+    _files: MultiDictProxy[UploadedFile] | None = None
+    _consumed = False
+    # An error the adapter found while building the request (bad path encoding,
+    # over-long URL): the pipeline answers with it before routing.
+    _error: Exception | None = None
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.path}>"
+
+    # -- supplied by the protocol adapter -----------------------------------------
+
+    async def _receive_body(self, limit: int) -> bytes:
+        """Read the whole body; raise PayloadTooLarge past ``limit``, ClientDisconnect if cut short."""
+        raise NotImplementedError
+
+    def _iter_body(self) -> Iterator[bytes]:
+        raise NotImplementedError
+
+    def _aiter_body(self) -> AsyncIterator[bytes]:
+        raise NotImplementedError
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a sync function the way this protocol wants (directly, or in a thread)."""
+        raise NotImplementedError
+
+    async def _await(self, awaitable: Awaitable[T]) -> T:
+        """Run an awaitable the way this protocol wants (awaited, or on the thread's loop)."""
+        raise NotImplementedError
+
+    # -- headers --------------------------------------------------------------------
+
+    @property
+    def content_type(self) -> str | None:
+        """The ``Content-Type`` header as sent, or None."""
+        return self._header("content-type")
+
+    @property
+    def mimetype(self) -> str:
+        """The media type of the body without parameters, lower-cased ('' if none)."""
+        content_type = self._header("content-type")
+        if not content_type:
+            return ""
+        return content_type.partition(";")[0].strip().lower()
+
+    @property
+    def content_length(self) -> int | None:
+        """The ``Content-Length`` header as an int, or None; 400 if it is not a number."""
+        value = self._header("content-length")
+        if value is None or value == "":
+            return None
+        if not value.isdigit() or not value.isascii() or len(value) > 18:
+            raise BadRequest(f"invalid Content-Length {value[:40]!r}")
+        return int(value)
+
+    # -- body -----------------------------------------------------------------------
+
+    async def _load_body(self) -> None:
+        limit = self.app.max_body_size
+        length = self.content_length
+        if length is not None and length > limit:
+            raise PayloadTooLarge(f"request body of {length} bytes exceeds the {limit}-byte limit")
+        self._body = await self._receive_body(limit)
+
+    def stream(self) -> BodyStream:
+        """The body as it arrives: ``for chunk in req.stream()`` (sync) or ``async for`` (async).
+
+        Only on routes registered with ``stream=True``; it can be consumed once.
+        """
+        if self._body is not None:
+            body = self._body
+            return BodyStream(lambda: iter((body,) if body else ()), lambda: _aiter_one(body))
+        if self._consumed:
+            raise RuntimeError("the request body stream was already consumed")
+        self._consumed = True
+        return BodyStream(self._iter_body, self._aiter_body)
+
+    @property
+    def body(self) -> bytes:
+        """The raw body bytes (b"" when there is none)."""
+        if self._body is None:
+            raise RuntimeError(
+                f"{self.method} {self.path}: the route streams its body (stream=True); "
+                "read it with req.stream()"
+            )
+        return self._body
+
+    @property
+    def charset(self) -> str:
+        """The body's declared charset (utf-8 when none is given)."""
+        content_type = self._header("content-type")
+        if content_type and "charset" in content_type:
+            _, params = parse_options_header(content_type)
+            charset = params.get(b"charset")
+            if charset:
+                return charset.decode("latin-1").lower()
+        return "utf-8"
+
+    @property
+    def text(self) -> str:
+        """The body decoded with its charset; 400 if it doesn't decode."""
+        charset = self.charset
+        try:
+            return self.body.decode(charset)
+        except LookupError:
+            raise BadRequest(f"unknown charset {charset!r}") from None
+        except UnicodeDecodeError:
+            raise BadRequest(f"request body is not valid {charset}") from None
+
+    @property
+    def json(self) -> Any:
+        """The body parsed as JSON.
+
+        415 if a non-JSON Content-Type was sent, 400 if the body is empty, not UTF-8
+        or not valid JSON. The result is cached.
+        """
+        value = self._json
+        if value is _UNSET:
+            mimetype = self.mimetype
+            if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
+                raise UnsupportedMediaType(f"expected an application/json body, got {mimetype!r}")
+            body = self.body
+            if not body:
+                raise BadRequest("request body is empty; expected JSON")
+            try:
+                value = json.loads(body.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise BadRequest("JSON body is not valid UTF-8") from None
+            except RecursionError:
+                raise BadRequest("JSON body is nested too deeply") from None
+            except ValueError as exc:
+                raise BadRequest(f"malformed JSON: {exc}") from None
+            self._json = value
+        return value
+
+    def _parse_form(self) -> None:
+        mimetype = self.mimetype
+        app = self.app
+        if mimetype == "application/x-www-form-urlencoded":
+            fields = parse_urlencoded(self.body, app.max_form_fields)
+            files: MultiDict[UploadedFile] = MultiDict()
+        elif mimetype == "multipart/form-data":
+            fields, files = parse_multipart(self.body, self.content_type or "", app.max_form_fields)
+        elif not mimetype and not self.body:
+            fields, files = MultiDict(), MultiDict()
+        else:
+            raise UnsupportedMediaType(
+                "expected an application/x-www-form-urlencoded or multipart/form-data body, "
+                f"got {mimetype or 'no Content-Type'!r}"
+            )
+        self._form = MultiDictProxy(fields)
+        self._files = MultiDictProxy(files)
+
+    @property
+    def form(self) -> MultiDictProxy[str]:
+        """Form fields (urlencoded or multipart), a read-only multidict; 415 for other bodies."""
+        if self._form is None:
+            self._parse_form()
+        assert self._form is not None
+        return self._form
+
+    @property
+    def files(self) -> MultiDictProxy[UploadedFile]:
+        """Uploaded files of a multipart form, by field name."""
+        if self._files is None:
+            self._parse_form()
+        assert self._files is not None
+        return self._files
+
+
+async def _aiter_one(body: bytes) -> AsyncIterator[bytes]:
+    if body:
+        yield body

@@ -1,0 +1,373 @@
+"""TestClient: drive an App through app.wsgi or app.asgi with httpx's request API.
+
+Both interfaces are synchronous for the test author. Responses are streamed
+(``client.stream(...)`` yields chunks as the app sends them); WSGI requests go
+through ``wsgiref.validate``; the ASGI side runs the app on a background event
+loop, so lifespan and websockets behave as under a real server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import queue
+import sys
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from concurrent.futures import Future
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from urllib.parse import unquote, unquote_to_bytes
+from wsgiref.validate import validator
+
+import httpx
+
+if TYPE_CHECKING:
+    from .app import App
+    from .websocket_testing import WebSocketTestSession
+
+T = TypeVar("T")
+Interface = Literal["wsgi", "asgi"]
+
+
+class _Portal:
+    """An event loop on a background thread, for running ASGI code from sync tests."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="twinframe-testclient", daemon=True)
+        self._thread.start()
+
+    def submit(self, coroutine: Awaitable[T]) -> Future[T]:
+        return asyncio.run_coroutine_threadsafe(_wrap(coroutine), self.loop)
+
+    def call(self, coroutine: Awaitable[T], timeout: float | None = None) -> T:
+        return self.submit(coroutine).result(timeout)
+
+    def close(self) -> None:
+        async def cancel_all() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.loop.shutdown_asyncgens()
+
+        if self.loop.is_running():
+            try:
+                self.call(cancel_all(), timeout=5)
+            except Exception:
+                pass
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(5)
+        self.loop.close()
+
+
+async def _wrap(awaitable: Awaitable[T]) -> T:
+    return await awaitable
+
+
+class _ChunkStream(httpx.SyncByteStream):
+    def __init__(self, chunks: Iterator[bytes], on_close: Callable[[], None]) -> None:
+        self._chunks = chunks
+        self._on_close = on_close
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._chunks
+
+    def close(self) -> None:
+        self._on_close()
+
+
+def _split_target(request: httpx.Request) -> tuple[bytes, bytes]:
+    raw_path, _, query = request.url.raw_path.partition(b"?")
+    return raw_path, query
+
+
+class WSGITransport(httpx.BaseTransport):
+    """An httpx transport that calls a WSGI app (wrapped in ``wsgiref.validate``)."""
+
+    def __init__(self, wsgi_app: Callable[..., Iterable[bytes]], validate: bool = True) -> None:
+        self.app = validator(wsgi_app) if validate else wsgi_app
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = request.read()
+        raw_path, query = _split_target(request)
+        url = request.url
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": request.method,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": unquote_to_bytes(raw_path).decode("latin-1"),
+            "QUERY_STRING": query.decode("latin-1"),
+            "SERVER_NAME": url.host or "testserver",
+            "SERVER_PORT": str(url.port or (443 if url.scheme == "https" else 80)),
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": "127.0.0.1",
+            "REMOTE_PORT": "50000",
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": url.scheme,
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            "wsgi.input_terminated": True,
+        }
+        for name, value in request.headers.multi_items():
+            key = name.upper().replace("-", "_")
+            if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                environ[key] = value
+                continue
+            key = "HTTP_" + key
+            environ[key] = f"{environ[key]},{value}" if key in environ else value
+        started: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            started["status"] = int(status.split(" ", 1)[0])
+            started["headers"] = headers
+            return lambda data: None
+
+        result = self.app(environ, start_response)
+        iterator = iter(result)
+        first: list[bytes] = []
+        try:
+            if "status" not in started:  # a generator app starts the response on first next()
+                first.append(next(iterator))
+        except StopIteration:
+            pass
+
+        def chunks() -> Iterator[bytes]:
+            yield from first
+            yield from iterator
+
+        def close() -> None:
+            close_result = getattr(result, "close", None)
+            if close_result is not None:
+                close_result()
+
+        return httpx.Response(
+            started["status"], headers=started["headers"], stream=_ChunkStream(chunks(), close)
+        )
+
+
+class ASGITransport(httpx.BaseTransport):
+    """An httpx transport that runs an ASGI app on a background loop and streams its response."""
+
+    def __init__(self, asgi_app: Callable[..., Awaitable[None]], portal: _Portal) -> None:
+        self.app = asgi_app
+        self.portal = portal
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = request.read()
+        raw_path, query = _split_target(request)
+        url = request.url
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "http_version": "1.1",
+            "method": request.method,
+            "scheme": url.scheme,
+            "path": unquote(raw_path.decode("ascii")),
+            "raw_path": raw_path,
+            "query_string": query,
+            "root_path": "",
+            "headers": [(k.lower(), v) for k, v in request.headers.raw],
+            "client": ("127.0.0.1", 50000),
+            "server": (url.host or "testserver", url.port or (443 if url.scheme == "https" else 80)),
+            "state": {},
+        }
+        messages: queue.Queue[dict[str, Any] | BaseException | None] = queue.Queue()
+        loop = self.portal.loop
+        disconnected = asyncio.Event()
+        pieces = [body[i : i + 65536] for i in range(0, len(body), 65536)] or [b""]
+
+        async def receive() -> dict[str, Any]:
+            if pieces:
+                chunk = pieces.pop(0)
+                return {"type": "http.request", "body": chunk, "more_body": bool(pieces)}
+            await disconnected.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            messages.put(dict(message))
+
+        async def run() -> None:
+            try:
+                await self.app(scope, receive, send)
+            except BaseException as exc:
+                messages.put(exc)
+                raise
+            finally:
+                messages.put(None)
+
+        future = self.portal.submit(run())
+
+        def disconnect() -> None:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(disconnected.set)
+
+        def next_message() -> dict[str, Any] | None:
+            item = messages.get()
+            if isinstance(item, BaseException):
+                raise item
+            return item
+
+        start = next_message()
+        if start is None:
+            raise RuntimeError("the ASGI app returned without sending a response")
+        if start["type"] != "http.response.start":
+            raise RuntimeError(f"the ASGI app sent {start['type']!r} before http.response.start")
+
+        def chunks() -> Iterator[bytes]:
+            while True:
+                message = next_message()
+                if message is None:
+                    return
+                if message["type"] == "http.response.body":
+                    if message.get("body"):
+                        yield bytes(message["body"])
+                    if not message.get("more_body", False):
+                        disconnect()
+                        return
+
+        def close() -> None:
+            disconnect()
+            try:
+                future.result(timeout=10)
+            except Exception:
+                pass
+
+        return httpx.Response(
+            start["status"],
+            headers=[(bytes(k), bytes(v)) for k, v in start.get("headers", [])],
+            stream=_ChunkStream(chunks(), close),
+        )
+
+
+class _LifespanDriver:
+    """Runs the ASGI lifespan protocol against the app on the portal's loop."""
+
+    def __init__(self, asgi_app: Callable[..., Awaitable[None]], portal: _Portal) -> None:
+        self.app = asgi_app
+        self.portal = portal
+        self.to_app: asyncio.Queue[dict[str, Any]] | None = None
+        self.from_app: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.task: Future[None] | None = None
+
+    def _exchange(self, message_type: str, timeout: float = 30) -> dict[str, Any]:
+        assert self.to_app is not None
+        to_app = self.to_app
+        self.portal.loop.call_soon_threadsafe(to_app.put_nowait, {"type": message_type})
+        reply = self.from_app.get(timeout=timeout)
+        if reply is None:
+            raise RuntimeError(f"the app ended the lifespan protocol before answering {message_type}")
+        return reply
+
+    def startup(self) -> None:
+        async def make_queue() -> asyncio.Queue[dict[str, Any]]:
+            return asyncio.Queue()
+
+        self.to_app = self.portal.call(make_queue())
+        to_app = self.to_app
+
+        async def receive() -> dict[str, Any]:
+            return await to_app.get()
+
+        async def send(message: dict[str, Any]) -> None:
+            self.from_app.put(dict(message))
+
+        async def run() -> None:
+            try:
+                await self.app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
+            finally:
+                self.from_app.put(None)
+
+        self.task = self.portal.submit(run())
+        reply = self._exchange("lifespan.startup")
+        if reply["type"] == "lifespan.startup.failed":
+            raise RuntimeError(f"startup failed: {reply.get('message', '')}")
+
+    def shutdown(self) -> None:
+        reply = self._exchange("lifespan.shutdown")
+        if self.task is not None:
+            self.task.result(timeout=30)
+        if reply["type"] == "lifespan.shutdown.failed":
+            raise RuntimeError(f"shutdown failed: {reply.get('message', '')}")
+
+
+class TestClient(httpx.Client):
+    """A synchronous httpx client wired to ``app.wsgi`` or ``app.asgi``.
+
+    Use it as a context manager to run the app's startup and shutdown hooks.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(
+        self,
+        app: App,
+        interface: Interface = "wsgi",
+        base_url: str = "http://testserver",
+        **kwargs: Any,
+    ) -> None:
+        if interface not in ("wsgi", "asgi"):
+            raise ValueError("interface must be 'wsgi' or 'asgi'")
+        self.app = app
+        self.interface = interface
+        self._portal: _Portal | None = None
+        self._lifespan: Any = None
+        transport: httpx.BaseTransport
+        if interface == "wsgi":
+            transport = WSGITransport(app.wsgi)
+        else:
+            transport = ASGITransport(app.asgi, self.portal)
+        kwargs.setdefault("follow_redirects", False)
+        super().__init__(base_url=base_url, transport=transport, **kwargs)
+
+    @property
+    def portal(self) -> _Portal:
+        """The background event loop the ASGI side runs on (created on first use)."""
+        if self._portal is None:
+            self._portal = _Portal()
+        return self._portal
+
+    def __enter__(self) -> TestClient:
+        super().__enter__()
+        if self.interface == "asgi":
+            self._lifespan = _LifespanDriver(self.app.asgi, self.portal)
+            self._lifespan.startup()
+        else:
+            self.app.wsgi._start()
+            error = self.app.wsgi._startup_error
+            if error is not None:
+                raise RuntimeError(f"startup failed: {error!r}") from error
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc: BaseException | None = None,
+        tb: TracebackType | None = None,
+    ) -> None:
+        try:
+            if self._lifespan is not None:
+                self._lifespan.shutdown()
+                self._lifespan = None
+            elif self.interface == "wsgi" and self.app.wsgi._started:
+                self.app.wsgi._stop()
+        finally:
+            super().__exit__(exc_type, exc, tb)
+
+    def close(self) -> None:
+        """Close the client and stop its background loop."""
+        super().close()
+        if self._portal is not None:
+            self._portal.close()
+            self._portal = None
+
+    def websocket_connect(self, path: str, subprotocols: list[str] | None = None, **kwargs: Any) -> WebSocketTestSession:
+        """Open a WebSocket to ``path`` on ``app.asgi``; use the session as a context manager."""
+        from .websocket_testing import WebSocketTestSession
+
+        if self.interface != "asgi":
+            raise RuntimeError("websockets are served by app.asgi only; use TestClient(app, 'asgi')")
+        return WebSocketTestSession(self, path, subprotocols or [], **kwargs)

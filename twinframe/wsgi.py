@@ -1,0 +1,248 @@
+"""The WSGI (PEP 3333) adapter: environ -> Request, Response -> start_response.
+
+The shared pipeline (``App.dispatch``) is a coroutine; under WSGI it never
+suspends (sync code is called directly, async code runs on the worker thread's
+own event loop), so it is driven here with a single ``send(None)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from .concurrency import iterate_on_thread_loop, run_on_thread_loop, thread_loop
+from .errors import BadRequest, ClientDisconnect, PayloadTooLarge, URITooLong, problem_response
+from .request import Request
+from .response import Response
+
+if TYPE_CHECKING:
+    from .app import App
+
+T = TypeVar("T")
+logger = logging.getLogger("twinframe")
+
+Environ = dict[str, Any]
+
+
+class StartResponse(Protocol):
+    def __call__(self, status: str, headers: list[tuple[str, str]], exc_info: Any = ..., /) -> Any: ...
+
+
+_STATUS_LINES = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
+_ENVIRON_KEYS = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+_CHUNK = 65536
+MAX_URL_LENGTH = 8192
+
+
+def _environ_key(name: str) -> str:
+    key = _ENVIRON_KEYS.get(name)
+    if key is None:
+        key = _ENVIRON_KEYS[name] = "HTTP_" + name.upper().replace("-", "_")
+    return key
+
+
+class WSGIRequest(Request):
+    """A Request read from a WSGI environ (``req.environ`` holds the original)."""
+
+    def __init__(self, app: App, environ: Environ) -> None:
+        self.app = app
+        self.environ = environ
+        self.method = environ["REQUEST_METHOD"]
+        self.params = {}
+        path = environ.get("PATH_INFO") or "/"
+        # PEP 3333 hands over the raw bytes as latin-1 characters; URLs are UTF-8.
+        if not path.isascii():
+            try:
+                path = path.encode("latin-1").decode("utf-8")
+            except UnicodeError:
+                self._error = BadRequest("request path is not valid UTF-8")
+        self.path = path
+        self.query_string = environ.get("QUERY_STRING", "")
+        self.root_path = environ.get("SCRIPT_NAME", "")
+        if len(path) + len(self.query_string) > MAX_URL_LENGTH:
+            self._error = URITooLong(f"request target longer than {MAX_URL_LENGTH} characters")
+
+    def _header(self, name: str) -> str | None:
+        return self.environ.get(_environ_key(name)) or None
+
+    def _header_items(self) -> list[tuple[str, str]]:
+        items = [
+            (key[5:].replace("_", "-").lower(), value)
+            for key, value in self.environ.items()
+            if key.startswith("HTTP_")
+        ]
+        for name in ("content-type", "content-length"):
+            value = self.environ.get(_ENVIRON_KEYS[name])
+            if value:
+                items.append((name, value))
+        return items
+
+    @property
+    def client(self) -> tuple[str, int] | None:
+        """The peer's (host, port), from REMOTE_ADDR / REMOTE_PORT."""
+        host = self.environ.get("REMOTE_ADDR")
+        if not host:
+            return None
+        port = self.environ.get("REMOTE_PORT")
+        return host, int(port) if port and str(port).isdigit() else 0
+
+    @property
+    def scheme(self) -> str:
+        """``http`` or ``https``, from ``wsgi.url_scheme``."""
+        return str(self.environ.get("wsgi.url_scheme", "http"))
+
+    def _server_host(self) -> str:
+        name = self.environ.get("SERVER_NAME", "localhost")
+        port = self.environ.get("SERVER_PORT", "")
+        default = "443" if self.scheme == "https" else "80"
+        return name if not port or port == default else f"{name}:{port}"
+
+    # -- body -------------------------------------------------------------------------
+
+    def _read_chunks(self, limit: int | None) -> Iterator[bytes]:
+        stream = self.environ["wsgi.input"]
+        length = self.content_length
+        if length is None:
+            # Without Content-Length, PEP 3333 only allows reading when the server
+            # says the input is terminated (e.g. gunicorn with chunked bodies).
+            if not self.environ.get("wsgi.input_terminated"):
+                return
+            total = 0
+            while True:
+                chunk = self._read(stream, _CHUNK)
+                if not chunk:
+                    return
+                total += len(chunk)
+                if limit is not None and total > limit:
+                    raise PayloadTooLarge(f"request body exceeds the {limit}-byte limit")
+                yield chunk
+        remaining = length
+        while remaining > 0:
+            chunk = self._read(stream, min(remaining, _CHUNK))
+            if not chunk:
+                raise ClientDisconnect()
+            remaining -= len(chunk)
+            yield chunk
+
+    @staticmethod
+    def _read(stream: Any, size: int) -> bytes:
+        try:
+            return bytes(stream.read(size))
+        except (OSError, ValueError) as exc:  # the server saw the connection drop
+            raise ClientDisconnect() from exc
+
+    async def _receive_body(self, limit: int) -> bytes:
+        if self.environ.get("CONTENT_LENGTH") in (None, "", "0") and not self.environ.get(
+            "wsgi.input_terminated"
+        ):
+            return b""
+        return b"".join(self._read_chunks(limit))
+
+    def _iter_body(self) -> Iterator[bytes]:
+        return self._read_chunks(None)
+
+    async def _aiter_body(self) -> AsyncIterator[bytes]:
+        for chunk in self._read_chunks(None):
+            yield chunk
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return fn(*args, **kwargs)
+
+    async def _await(self, awaitable: Awaitable[T]) -> T:
+        return run_on_thread_loop(awaitable)
+
+
+class WSGIAdapter:
+    """The app as a WSGI callable; ``gunicorn module:app.wsgi`` serves it."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self._started = False
+        self._startup_error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        if not self._started:
+            self._start()
+        req = WSGIRequest(self.app, environ)
+        if self._startup_error is not None:
+            logger.error("refusing %s %s: startup failed: %r", req.method, req.path, self._startup_error)
+            response = problem_response(500, None, None, req._header("accept"))
+            headers = response.header_list()
+        else:
+            response, headers = self._drive(self.app.dispatch(req))
+        start_response(_STATUS_LINES.get(response.status) or f"{response.status} Unknown", headers)
+        stream = response.body_stream
+        if req.method == "HEAD":
+            response.close()
+            return []
+        if stream is None:
+            return [response.body]
+        file_wrapper = environ.get("wsgi.file_wrapper")
+        if file_wrapper is not None:
+            fileobj = getattr(response, "open_whole_remainder", lambda: None)()
+            if fileobj is not None:
+                return file_wrapper(fileobj, _CHUNK)  # type: ignore[no-any-return]
+        return _iterate(response, req)
+
+    @staticmethod
+    def _drive(coroutine: Any) -> tuple[Response, list[tuple[str, str]]]:
+        try:
+            coroutine.send(None)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        coroutine.close()
+        raise RuntimeError("twinframe's pipeline suspended under WSGI; this is a bug")
+
+    # -- startup/shutdown: once per process, before the first request ----------------
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._started:
+                return
+            try:
+                self._loop = thread_loop()
+                run_on_thread_loop(self.app.startup())
+            except Exception as exc:
+                logger.exception("startup failed; every request will answer 500")
+                self._startup_error = exc
+            else:
+                atexit.register(self._stop)
+            self._started = True
+
+    def _stop(self) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed() or loop.is_running():
+            loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(self.app.shutdown())
+        except Exception:
+            logger.exception("shutdown failed")
+
+
+def _iterate(response: Response, req: Request) -> Iterator[bytes]:
+    stream = response.body_stream
+    try:
+        if hasattr(stream, "__aiter__") and not hasattr(stream, "__iter__"):
+            chunks: Iterable[Any] = iterate_on_thread_loop(stream.__aiter__())  # type: ignore[union-attr]
+        else:
+            chunks = stream  # type: ignore[assignment]
+        for chunk in chunks:
+            if type(chunk) is str:
+                chunk = chunk.encode("utf-8")
+            if chunk:
+                yield bytes(chunk)
+    except GeneratorExit:
+        raise
+    except Exception:
+        # Headers are out: the server cuts the connection when this propagates.
+        logger.exception("response stream failed mid-way: %s %s", req.method, req.path)
+        raise
+    finally:
+        response.close()
