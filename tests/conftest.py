@@ -1,0 +1,122 @@
+"""Shared fixtures: a TestClient parametrized over both entrypoints, and real-server helpers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from twinframe import App
+from twinframe.testing import TestClient
+
+ROOT = Path(__file__).resolve().parent.parent
+INTERFACES = ["wsgi", "asgi"]
+
+
+@pytest.fixture(params=INTERFACES)
+def interface(request: pytest.FixtureRequest) -> str:
+    """'wsgi' or 'asgi': every test using it runs once per entrypoint."""
+    return str(request.param)
+
+
+@pytest.fixture
+def make_client(interface: str) -> Iterator[Callable[[App], TestClient]]:
+    """Build a TestClient for an app on the current entrypoint (closed after the test)."""
+    clients: list[TestClient] = []
+
+    def make(app: App, **kwargs: object) -> TestClient:
+        client = TestClient(app, interface, **kwargs)  # type: ignore[arg-type]
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """A real server process on 127.0.0.1, stopped by pid."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+        self.proc = proc
+        self.port = port
+        self.log = log
+        self.url = f"http://127.0.0.1:{port}"
+
+    @property
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        return int(self.proc.returncode)
+
+
+def start_server(
+    args: list[str],
+    tmp_path: Path,
+    port: int | None = None,
+    cwd: Path = ROOT,
+    env: dict[str, str] | None = None,
+    ready_path: str = "/",
+    wait: bool = True,
+    timeout: float = 30,
+) -> Server:
+    """Start ``python -m <args>`` with ``{port}`` filled in; wait until it answers HTTP."""
+    port = port or free_port()
+    log = tmp_path / f"server-{port}.log"
+    full_env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]), **(env or {})}
+    command = [sys.executable, "-m", *[a.format(port=port) for a in args]]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=full_env)
+    server = Server(proc, port, log)
+    if wait:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}:\n{server.output}")
+            try:
+                httpx.get(server.url + ready_path, timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    server.stop(signal.SIGKILL)
+                    raise RuntimeError(f"server did not answer within {timeout}s:\n{server.output}") from None
+                time.sleep(0.1)
+    return server
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Start real servers for a test; every one is stopped by pid afterwards."""
+    servers: list[Server] = []
+
+    def factory(args: list[str], **kwargs: object) -> Server:
+        server = start_server(args, tmp_path, **kwargs)  # type: ignore[arg-type]
+        servers.append(server)
+        return server
+
+    yield factory
+    for server in servers:
+        server.stop()
