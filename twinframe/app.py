@@ -33,6 +33,7 @@ class App(Router):
     ``debug=True`` puts tracebacks in 500 responses (never in production).
     ``max_body_size`` bounds a request body read before the handler (413 past it);
     ``max_query_params`` and ``max_form_fields`` bound parsing work (400/413 past them);
+    ``max_url_length`` bounds the decoded path plus query string (414 past it);
     ``max_threads`` sizes the pool that runs sync handlers under ASGI.
     """
 
@@ -43,6 +44,7 @@ class App(Router):
         max_body_size: int = 1024 * 1024,
         max_query_params: int = 1000,
         max_form_fields: int = 1000,
+        max_url_length: int = 8192,
         max_threads: int = 40,
         lifespan: Lifespan | None = None,
         converters: Mapping[str, Callable[..., Any]] | None = None,
@@ -52,6 +54,7 @@ class App(Router):
         self.max_body_size = max_body_size
         self.max_query_params = max_query_params
         self.max_form_fields = max_form_fields
+        self.max_url_length = max_url_length
         self.state = SimpleNamespace()
         self.lifespan = lifespan
         self.thread_pool = ThreadPool(max_threads)

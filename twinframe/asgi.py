@@ -11,8 +11,8 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .errors import BadRequest, ClientDisconnect, PayloadTooLarge, URITooLong
-from .request import Request
+from .errors import BadRequest, ClientDisconnect, PayloadTooLarge
+from .request import Request, parse_content_length, target_error
 from .response import Response
 
 if TYPE_CHECKING:
@@ -26,7 +26,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-MAX_URL_LENGTH = 8192
 _NAMES: dict[str, bytes] = {}
 
 
@@ -63,8 +62,14 @@ class ASGIRequest(Request):
         self.path, self._error = _decode_path(scope)
         self.root_path = scope.get("root_path", "")
         self.query_string = scope.get("query_string", b"").decode("latin-1")
-        if len(self.path) + len(self.query_string) > MAX_URL_LENGTH:
-            self._error = URITooLong(f"request target longer than {MAX_URL_LENGTH} characters")
+        if self._error is None:
+            raw = scope.get("raw_path")
+            self._error = target_error(
+                self.path,
+                self.query_string,
+                raw.decode("latin-1").split("?", 1)[0] if raw else None,
+                app.max_url_length,
+            )
 
     def _header(self, name: str) -> str | None:
         key = _NAMES.get(name)
@@ -81,10 +86,8 @@ class ASGIRequest(Request):
     @property
     def content_length(self) -> int | None:
         """The ``Content-Length`` header as an int, or None; 400 if invalid or sent twice differently."""
-        values = {v for k, v in self.scope["headers"] if k == b"content-length"}
-        if len(values) > 1:
-            raise BadRequest("conflicting Content-Length headers")
-        return super().content_length
+        values = [v.decode("latin-1") for k, v in self.scope["headers"] if k == b"content-length"]
+        return parse_content_length(",".join(values) if values else None)
 
     @property
     def client(self) -> tuple[str, int] | None:

@@ -6,6 +6,7 @@ into fields and uploaded files and enforces the app's limits.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
@@ -14,6 +15,10 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from .errors import BadRequest, PayloadTooLarge
+
+# A '%' not followed by two hex digits: the standard library would keep it as a
+# literal '%', so the app could not tell it from a correctly escaped '%25'.
+BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 @dataclass
@@ -35,6 +40,8 @@ def parse_urlencoded(body: bytes, max_fields: int) -> MultiDict[str]:
     """Parse an urlencoded body into a multidict; 400 for bad UTF-8, 413 past ``max_fields``."""
     try:
         text = body.decode("utf-8")
+        if "%" in text and BAD_ESCAPE.search(text):
+            raise BadRequest("invalid percent-encoding in the form body")
         pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=max_fields, errors="strict")
     except UnicodeDecodeError:
         raise BadRequest("form body is not valid UTF-8") from None

@@ -8,6 +8,7 @@ lazily, on first access.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -17,8 +18,8 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 from python_multipart.multipart import parse_options_header
 
 from .cookies import parse_cookie_header
-from .errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from .forms import UploadedFile, parse_multipart, parse_urlencoded
+from .errors import BadRequest, HTTPError, PayloadTooLarge, UnsupportedMediaType, URITooLong
+from .forms import BAD_ESCAPE, UploadedFile, parse_multipart, parse_urlencoded
 
 if TYPE_CHECKING:
     from .app import App
@@ -26,6 +27,46 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 _UNSET: Any = object()
+
+# Host names as DNS spells them (IDNs arrive as punycode) or a bracketed IPv6
+# literal, with an optional port: anything else is refused rather than echoed.
+_HOST = re.compile(r"(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?\Z")
+
+
+def target_error(
+    path: str, query_string: str, raw_path: str | None, max_length: int
+) -> HTTPError | None:
+    """The error to answer before routing for a request target the app refuses, or None.
+
+    ``path`` is the decoded path, ``raw_path`` the path as sent (when the server
+    says), ``max_length`` the app's ``max_url_length``. Checked by both adapters.
+    """
+    if len(path) + len(query_string) > max_length:
+        return URITooLong(f"request target longer than {max_length} characters")
+    # A decoded path holds '%' only if the client sent '%25' or an invalid escape.
+    if raw_path is not None and "%" in path and BAD_ESCAPE.search(raw_path):
+        return BadRequest("invalid percent-encoding in the request path")
+    if "/." in path and any(segment in (".", "..") for segment in path.split("/")):
+        return BadRequest("request path has '.' or '..' segments")
+    return None
+
+
+def parse_content_length(value: str | None) -> int | None:
+    """A Content-Length value as an int (None when absent); 400 if invalid or conflicting.
+
+    Repeated headers arrive joined with commas; identical repeats are accepted
+    (RFC 9110 section 8.6), different ones are refused.
+    """
+    if value is None or value == "":
+        return None
+    if "," in value:
+        values = {v.strip() for v in value.split(",")}
+        if len(values) != 1:
+            raise BadRequest("conflicting Content-Length headers")
+        value = values.pop()
+    if not value.isdigit() or not value.isascii() or len(value) > 18:
+        raise BadRequest(f"invalid Content-Length {value[:40]!r}")
+    return int(value)
 
 
 class HTTPConnection:
@@ -91,6 +132,8 @@ class HTTPConnection:
         if not qs:
             return []
         limit = self.app.max_query_params
+        if "%" in qs and BAD_ESCAPE.search(qs):
+            raise BadRequest("invalid percent-encoding in the query string")
         try:
             if not qs.isascii():
                 qs = qs.encode("latin-1").decode("utf-8")
@@ -119,8 +162,18 @@ class HTTPConnection:
 
     @property
     def host(self) -> str:
-        """The ``Host`` the client asked for (may include the port); never trust it blindly."""
-        return self._header("host") or self._server_host()
+        """The ``Host`` the client asked for (may include the port), else the server's name.
+
+        400 if it is not a plain host name or IP literal with an optional port, so
+        it is safe to put in a URL; it is still client-chosen, so never trust it
+        for anything else (e.g. building password-reset links).
+        """
+        host = self._header("host")
+        if not host:
+            return self._server_host()
+        if not _HOST.match(host):
+            raise BadRequest("invalid Host header")
+        return host
 
     @property
     def url(self) -> str:
@@ -207,12 +260,7 @@ class Request(HTTPConnection):
     @property
     def content_length(self) -> int | None:
         """The ``Content-Length`` header as an int, or None; 400 if it is not a number."""
-        value = self._header("content-length")
-        if value is None or value == "":
-            return None
-        if not value.isdigit() or not value.isascii() or len(value) > 18:
-            raise BadRequest(f"invalid Content-Length {value[:40]!r}")
-        return int(value)
+        return parse_content_length(self._header("content-length"))
 
     # -- body -----------------------------------------------------------------------
 

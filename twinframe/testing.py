@@ -112,12 +112,15 @@ class WSGITransport(httpx.BaseTransport):
             "wsgi.run_once": False,
             "wsgi.input_terminated": True,
         }
-        for name, value in request.headers.multi_items():
+        # Like gunicorn: the target as sent, so the app can check its escapes.
+        environ["RAW_URI"] = request.url.raw_path.decode("latin-1")
+        # Header bytes reach a WSGI app as latin-1 characters (PEP 3333), and
+        # repeated headers joined with commas, as servers do.
+        for raw_name, raw_value in request.headers.raw:
+            name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
             key = name.upper().replace("-", "_")
-            if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-                environ[key] = value
-                continue
-            key = "HTTP_" + key
+            if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                key = "HTTP_" + key
             environ[key] = f"{environ[key]},{value}" if key in environ else value
         started: dict[str, Any] = {}
 

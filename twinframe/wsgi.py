@@ -16,8 +16,8 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .concurrency import iterate_on_thread_loop, run_on_thread_loop, thread_loop
-from .errors import BadRequest, ClientDisconnect, PayloadTooLarge, URITooLong, problem_response
-from .request import Request
+from .errors import BadRequest, ClientDisconnect, PayloadTooLarge, problem_response
+from .request import Request, target_error
 from .response import Response
 
 if TYPE_CHECKING:
@@ -36,7 +36,6 @@ class StartResponse(Protocol):
 _STATUS_LINES = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
 _ENVIRON_KEYS = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
 _CHUNK = 65536
-MAX_URL_LENGTH = 8192
 
 
 def _environ_key(name: str) -> str:
@@ -64,8 +63,12 @@ class WSGIRequest(Request):
         self.path = path
         self.query_string = environ.get("QUERY_STRING", "")
         self.root_path = environ.get("SCRIPT_NAME", "")
-        if len(path) + len(self.query_string) > MAX_URL_LENGTH:
-            self._error = URITooLong(f"request target longer than {MAX_URL_LENGTH} characters")
+        if self._error is None:
+            # gunicorn (RAW_URI) and uWSGI/Apache (REQUEST_URI) also pass the target as sent.
+            raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+            self._error = target_error(
+                path, self.query_string, raw.split("?", 1)[0] if raw else None, app.max_url_length
+            )
 
     def _header(self, name: str) -> str | None:
         return self.environ.get(_environ_key(name)) or None
