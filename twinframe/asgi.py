@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mutabl
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import BadRequest, ClientDisconnect, PayloadTooLarge
-from .request import Request, parse_content_length, target_error
+from .request import HTTPConnection, Request, parse_content_length, target_error
 from .response import Response
 
 if TYPE_CHECKING:
@@ -47,7 +47,45 @@ def _decode_path(scope: Scope) -> tuple[str, Exception | None]:
     return path, None
 
 
-class ASGIRequest(Request):
+class ASGIConnection(HTTPConnection):
+    """Headers, client, scheme and host read from an ASGI scope (shared by HTTP and WebSocket)."""
+
+    scope: Scope
+    _default_scheme = "http"
+
+    def _header(self, name: str) -> str | None:
+        key = _NAMES.get(name)
+        if key is None:
+            key = _NAMES[name] = name.encode("latin-1")
+        for header, value in self.scope["headers"]:
+            if header == key:
+                return value.decode("latin-1")  # type: ignore[no-any-return]
+        return None
+
+    def _header_items(self) -> list[tuple[str, str]]:
+        return [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in self.scope["headers"]]
+
+    @property
+    def client(self) -> tuple[str, int] | None:
+        """The peer's (host, port) from the scope, or None."""
+        client = self.scope.get("client")
+        return (client[0], int(client[1])) if client else None
+
+    @property
+    def scheme(self) -> str:
+        """``http``/``https`` (``ws``/``wss`` for websockets), from the scope."""
+        return str(self.scope.get("scheme", self._default_scheme))
+
+    def _server_host(self) -> str:
+        server = self.scope.get("server")
+        if not server:
+            return "localhost"
+        host, port = server[0], server[1]
+        default = 443 if self.scheme in ("https", "wss") else 80
+        return host if port is None or port == default else f"{host}:{port}"
+
+
+class ASGIRequest(ASGIConnection, Request):
     """A Request read from an ASGI HTTP scope (``req.scope`` holds the original)."""
 
     _loop: asyncio.AbstractEventLoop | None = None
@@ -71,42 +109,11 @@ class ASGIRequest(Request):
                 app.max_url_length,
             )
 
-    def _header(self, name: str) -> str | None:
-        key = _NAMES.get(name)
-        if key is None:
-            key = _NAMES[name] = name.encode("latin-1")
-        for header, value in self.scope["headers"]:
-            if header == key:
-                return value.decode("latin-1")  # type: ignore[no-any-return]
-        return None
-
-    def _header_items(self) -> list[tuple[str, str]]:
-        return [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in self.scope["headers"]]
-
     @property
     def content_length(self) -> int | None:
         """The ``Content-Length`` header as an int, or None; 400 if invalid or sent twice differently."""
         values = [v.decode("latin-1") for k, v in self.scope["headers"] if k == b"content-length"]
         return parse_content_length(",".join(values) if values else None)
-
-    @property
-    def client(self) -> tuple[str, int] | None:
-        """The peer's (host, port) from the scope, or None."""
-        client = self.scope.get("client")
-        return (client[0], int(client[1])) if client else None
-
-    @property
-    def scheme(self) -> str:
-        """``http`` or ``https``, from the scope."""
-        return str(self.scope.get("scheme", "http"))
-
-    def _server_host(self) -> str:
-        server = self.scope.get("server")
-        if not server:
-            return "localhost"
-        host, port = server[0], server[1]
-        default = 443 if self.scheme == "https" else 80
-        return host if port is None or port == default else f"{host}:{port}"
 
     # -- body -------------------------------------------------------------------------
 
