@@ -1,0 +1,216 @@
+"""examples/echo.py through real servers: big uploads echoed back with bounded memory.
+
+The client is a raw socket written and read at the same time (two threads): an
+echo answers while the upload is still arriving, so a client that sent the
+whole body before reading (as httpx does) would deadlock once the socket
+buffers fill. The body comes from a generator, so the client never holds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import random
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import Server, start_server
+
+pytestmark = pytest.mark.servers
+
+MiB = 1024 * 1024
+BODY_SIZE = 50 * MiB
+# Peak RSS growth allowed while echoing BODY_SIZE bytes: far below the body size.
+MAX_RSS_GROWTH = 16 * MiB
+
+COMMANDS = {
+    "gunicorn": ["gunicorn", "--bind", "127.0.0.1:{port}", "examples.echo:app.wsgi"],
+    "uvicorn": ["uvicorn", "--port", "{port}", "examples.echo:app.asgi"],
+}
+
+
+@pytest.fixture(scope="module", params=list(COMMANDS))
+def echo_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    server = start_server(COMMANDS[request.param], tmp_path_factory.mktemp("echo"), timeout=60)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# -- measuring the server -----------------------------------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def worker_pids(server: Server) -> list[int]:
+    """The processes running the app: gunicorn's workers (the arbiter's children), or uvicorn."""
+    return _children(server.proc.pid) or [server.proc.pid]
+
+
+def _status_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise LookupError(field)
+
+
+def reset_peak_rss(pid: int) -> int:
+    """Reset VmHWM (Linux >= 4.0: "5" > clear_refs) and return the current RSS in bytes."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+    return _status_kib(pid, "VmRSS") * 1024
+
+
+def peak_rss(pid: int) -> int:
+    return _status_kib(pid, "VmHWM") * 1024
+
+
+def rss(pid: int) -> int:
+    return _status_kib(pid, "VmRSS") * 1024
+
+
+# -- the client -----------------------------------------------------------------------
+
+
+def body_chunks(size: int, chunk: int = MiB) -> Iterator[bytes]:
+    """``size`` pseudo-random bytes, one chunk at a time (never held whole)."""
+    rng = random.Random(size)
+    for start in range(0, size, chunk):
+        yield rng.randbytes(min(chunk, size - start))
+
+
+class EchoCall:
+    """POST a generated body and read the echo at the same time, hashing both sides."""
+
+    def __init__(self, port: int, size: int, path: str = "/echo", chunked: bool = False) -> None:
+        self.size = size
+        self.chunked = chunked
+        upper = path.endswith("/upper")
+        self.expect = (lambda chunk: chunk.upper()) if upper else (lambda chunk: chunk)
+        self.sent = 0
+        self.received = 0
+        self.sent_hash = hashlib.sha256()
+        self.received_hash = hashlib.sha256()
+        self.error: BaseException | None = None
+        self.sock = socket.socket()
+        # A small receive buffer on our side, so a pause in reading shows up at the server quickly.
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 256 * 1024)
+        self.sock.settimeout(60)
+        self.sock.connect(("127.0.0.1", port))
+        framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {size}"
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Content-Type: application/octet-stream\r\n{framing}\r\n\r\n"
+        )
+        self.sock.sendall(head.encode("ascii"))
+        self._writer = threading.Thread(target=self._write, daemon=True)
+        self._writer.start()
+        self.response = http.client.HTTPResponse(self.sock)
+        self.response.begin()
+
+    def _write(self) -> None:
+        try:
+            for chunk in body_chunks(self.size):
+                self.sent_hash.update(self.expect(chunk))
+                if self.chunked:
+                    self.sock.sendall(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+                else:
+                    self.sock.sendall(chunk)
+                self.sent += len(chunk)
+            if self.chunked:
+                self.sock.sendall(b"0\r\n\r\n")
+        except BaseException as exc:  # reported by finish()
+            self.error = exc
+
+    def read(self, limit: int | None = None) -> None:
+        """Read up to ``limit`` more bytes of the echo (all of it by default)."""
+        target = None if limit is None else self.received + limit
+        while target is None or self.received < target:
+            chunk = self.response.read(64 * 1024)
+            if not chunk:
+                return
+            self.received_hash.update(chunk)
+            self.received += len(chunk)
+
+    def finish(self) -> None:
+        self.read()
+        self._writer.join(30)
+        self.response.close()
+        self.sock.close()
+        assert self.error is None, self.error
+
+
+# -- the tests ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_big_upload_is_echoed_byte_identical_with_bounded_memory(echo_server, framing):
+    (pid,) = worker_pids(echo_server)
+    before = reset_peak_rss(pid)
+    started = time.monotonic()
+    call = EchoCall(echo_server.port, BODY_SIZE, chunked=framing == "chunked")
+    assert call.response.status == 200
+    assert call.response.getheader("content-length") is None  # streamed, not buffered
+    call.finish()
+    elapsed = time.monotonic() - started
+    growth = peak_rss(pid) - before
+    print(f"echoed {BODY_SIZE // MiB} MiB ({framing}) in {elapsed:.2f}s; peak RSS +{growth / MiB:.1f} MiB")
+    assert call.received == BODY_SIZE
+    assert call.received_hash.hexdigest() == call.sent_hash.hexdigest()
+    assert growth < MAX_RSS_GROWTH
+
+
+def test_slow_reader_throttles_the_upload_instead_of_buffering(echo_server):
+    (pid,) = worker_pids(echo_server)
+    before = reset_peak_rss(pid)
+    call = EchoCall(echo_server.port, BODY_SIZE)
+    call.read(MiB)
+    # Stop reading: the server must stop reading the upload too (back-pressure),
+    # so the writer stalls with most of the body still unsent.
+    time.sleep(1.5)
+    stalled_at = call.sent
+    time.sleep(1.0)
+    assert call.sent == stalled_at, "the upload kept flowing while nobody read the echo"
+    in_flight = call.sent - call.received
+    stalled_rss = rss(pid) - before
+    print(
+        f"stalled: sent {call.sent / MiB:.1f} MiB, read {call.received / MiB:.1f} MiB, "
+        f"worker RSS growth {stalled_rss / MiB:.1f} MiB"
+    )
+    assert call.sent < BODY_SIZE / 2
+    assert in_flight < BODY_SIZE / 2
+    # Then read slowly, in small sips with pauses, to the end.
+    while call.received < BODY_SIZE // 4:
+        call.read(256 * 1024)
+        time.sleep(0.01)
+    call.finish()
+    growth = peak_rss(pid) - before
+    print(f"slow reader done; worker peak RSS growth {growth / MiB:.1f} MiB")
+    assert call.received_hash.hexdigest() == call.sent_hash.hexdigest()
+    assert growth < MAX_RSS_GROWTH
+
+
+def test_async_generator_transform_streams_on_both_entrypoints(echo_server):
+    # /echo/upper wraps req.stream() in an async generator: under gunicorn it runs
+    # on the worker thread's own loop, under uvicorn on the server's loop.
+    (pid,) = worker_pids(echo_server)
+    before = reset_peak_rss(pid)
+    call = EchoCall(echo_server.port, 20 * MiB, path="/echo/upper")
+    assert call.response.status == 200
+    call.finish()
+    growth = peak_rss(pid) - before
+    print(f"upper-cased 20 MiB; worker peak RSS growth {growth / MiB:.1f} MiB")
+    assert call.received == 20 * MiB
+    assert call.received_hash.hexdigest() == call.sent_hash.hexdigest()
+    assert growth < MAX_RSS_GROWTH
