@@ -165,7 +165,8 @@ def test_big_upload_is_echoed_byte_identical_with_bounded_memory(echo_server, fr
     call.finish()
     elapsed = time.monotonic() - started
     growth = peak_rss(pid) - before
-    print(f"echoed {BODY_SIZE // MiB} MiB ({framing}) in {elapsed:.2f}s; peak RSS +{growth / MiB:.1f} MiB")
+    mib = growth / MiB
+    print(f"echoed {BODY_SIZE // MiB} MiB ({framing}) in {elapsed:.2f}s; peak RSS +{mib:.1f} MiB")
     assert call.received == BODY_SIZE
     assert call.received_hash.hexdigest() == call.sent_hash.hexdigest()
     assert growth < MAX_RSS_GROWTH
