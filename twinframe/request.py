@@ -298,7 +298,7 @@ class Request(HTTPConnection):
     def charset(self) -> str:
         """The body's declared charset (utf-8 when none is given)."""
         content_type = self._header("content-type")
-        if content_type and "charset" in content_type:
+        if content_type and "charset" in content_type.lower():
             _, params = parse_options_header(content_type)
             charset = params.get(b"charset")
             if charset:

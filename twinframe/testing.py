@@ -83,6 +83,57 @@ def _split_target(request: httpx.Request) -> tuple[bytes, bytes]:
     return raw_path, query
 
 
+def _streamed_upload(request: httpx.Request) -> Iterator[bytes] | None:
+    """The body's chunks when the test sends a generator or a multipart stream, else None.
+
+    Such bodies are handed to the app as they are produced, like a real server
+    does, so streaming-upload handlers can be tested chunk by chunk and an app
+    that refuses a body early never pulls the rest of it.
+    """
+    if isinstance(request.stream, httpx.ByteStream):
+        return None
+    return iter(request.stream)  # type: ignore[arg-type]
+
+
+class _UploadInput:
+    """``wsgi.input`` over a streamed upload: reads pull chunks from the test's generator."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = bytearray()
+        self._done = False
+
+    def _fill(self, size: int) -> None:
+        while not self._done and (size < 0 or len(self._buffer) < size):
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                self._done = True
+            else:
+                self._buffer += chunk
+
+    def read(self, size: int = -1) -> bytes:
+        self._fill(size if size is not None else -1)
+        if size is None or size < 0:
+            size = len(self._buffer)
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    def readline(self, size: int = -1) -> bytes:
+        while b"\n" not in self._buffer and not self._done:
+            self._fill(len(self._buffer) + 1)
+        end = self._buffer.find(b"\n") + 1 or len(self._buffer)
+        if size is not None and size >= 0:
+            end = min(end, size)
+        return self.read(end)
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        return list(iter(self.readline, b""))
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.readline, b"")
+
+
 class WSGITransport(httpx.BaseTransport):
     """An httpx transport that calls a WSGI app (wrapped in ``wsgiref.validate``)."""
 
@@ -90,7 +141,8 @@ class WSGITransport(httpx.BaseTransport):
         self.app = validator(wsgi_app) if validate else wsgi_app
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        body = request.read()
+        upload = _streamed_upload(request)
+        wsgi_input = _UploadInput(upload) if upload is not None else io.BytesIO(request.read())
         raw_path, query = _split_target(request)
         url = request.url
         environ: dict[str, Any] = {
@@ -105,7 +157,7 @@ class WSGITransport(httpx.BaseTransport):
             "REMOTE_PORT": "50000",
             "wsgi.version": (1, 0),
             "wsgi.url_scheme": url.scheme,
-            "wsgi.input": io.BytesIO(body),
+            "wsgi.input": wsgi_input,
             "wsgi.errors": sys.stderr,
             "wsgi.multithread": True,
             "wsgi.multiprocess": False,
@@ -160,7 +212,8 @@ class ASGITransport(httpx.BaseTransport):
         self.portal = portal
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        body = request.read()
+        upload = _streamed_upload(request)
+        body = request.read() if upload is None else b""
         raw_path, query = _split_target(request)
         url = request.url
         scope = {
@@ -184,6 +237,13 @@ class ASGITransport(httpx.BaseTransport):
         pieces = [body[i : i + 65536] for i in range(0, len(body), 65536)] or [b""]
 
         async def receive() -> dict[str, Any]:
+            if upload is not None and pieces:
+                # Pull the test's generator in a worker thread: it may block.
+                chunk = await loop.run_in_executor(None, next, upload, None)
+                if chunk is None:
+                    pieces.clear()
+                    return {"type": "http.request", "body": b"", "more_body": False}
+                return {"type": "http.request", "body": bytes(chunk), "more_body": True}
             if pieces:
                 chunk = pieces.pop(0)
                 return {"type": "http.request", "body": chunk, "more_body": bool(pieces)}
