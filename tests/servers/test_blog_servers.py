@@ -1,0 +1,139 @@
+"""examples/blog.py under real gunicorn and uvicorn, one and four worker processes.
+
+Each server is the command the README and docs/examples.md give (plus a loopback
+port), started from the repository root on a fresh SQLite file.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import gunicorn.config
+import httpx
+import pytest
+from conftest import Server
+
+pytestmark = pytest.mark.servers
+
+# gunicorn >= 25.1 opens a control socket at one per-user path; parallel servers would share it.
+_NO_CONTROL = (
+    ["--no-control-socket"]
+    if any(s.name == "control_socket_disable" for s in gunicorn.config.KNOWN_SETTINGS)
+    else []
+)
+GUNICORN = ["gunicorn", "--bind", "127.0.0.1:{port}", *_NO_CONTROL]
+UVICORN = ["uvicorn", "--host", "127.0.0.1", "--port", "{port}"]
+
+COMMANDS = {
+    "gunicorn": [*GUNICORN, "examples.blog:app.wsgi"],
+    "uvicorn": [*UVICORN, "examples.blog:app.asgi"],
+    "gunicorn-w4": [*GUNICORN, "-w", "4", "examples.blog:app.wsgi"],
+    "gunicorn-gthread": [*GUNICORN, "-w", "2", "--threads", "4", "examples.blog:app.wsgi"],
+    "uvicorn-workers4": [*UVICORN, "--workers", "4", "examples.blog:app.asgi"],
+}
+WRITERS = 8
+POSTS_PER_WRITER = 15
+
+
+def _start(server_factory: Callable[..., Server], tmp_path: Path, name: str) -> Server:
+    env = {"BLOG_DB": str(tmp_path / "blog.sqlite3")}
+    return server_factory(COMMANDS[name], env=env, timeout=60)
+
+
+def _stop_cleanly(server: Server) -> None:
+    # uvicorn re-raises the signal it caught after a graceful shutdown (exit -15).
+    assert server.stop() in (0, -signal.SIGTERM)
+    assert "Traceback" not in server.output, server.output
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_blog_html_and_json(
+    server_factory: Callable[..., Server], tmp_path: Path, name: str
+) -> None:
+    server = _start(server_factory, tmp_path, name)
+    # No keep-alive: with several workers, each request may land on another process,
+    # which is what the flash cookie (signed with a key every worker shares) must survive.
+    limits = httpx.Limits(max_keepalive_connections=0)
+    with httpx.Client(base_url=server.url, timeout=15, limits=limits) as client:
+        assert "No posts yet" in client.get("/").text
+        assert client.get("/static/style.css").headers["content-type"] == "text/css; charset=utf-8"
+
+        for i in range(5):  # HTML: create, see the flash once, list, delete
+            created = client.post("/posts", data={"title": f"<Post {i}>", "body": "text"})
+            assert created.status_code == 303
+            location = created.headers["location"]
+            page = client.get(location)
+            assert page.status_code == 200
+            assert "<h1>&lt;Post " in page.text
+            assert '<p class="flash" role="status">Post created</p>' in page.text
+            assert "Post created" not in client.get(location).text
+        assert client.get("/").text.count('<li><a href="/posts/') == 5
+        assert client.post(f"{location}/delete").status_code == 303
+        assert client.get(location).status_code == 404
+        assert client.post("/posts", data={"title": "", "body": "x"}).status_code == 400
+
+        post = client.post("/api/posts", json={"title": "json", "body": "api"})  # JSON API
+        assert post.status_code == 201
+        url = post.headers["location"]
+        assert client.get(url).json() == post.json()
+        listing = client.get("/api/posts", params={"limit": 2}).json()
+        assert listing["total"] == 5
+        assert [p["title"] for p in listing["posts"]] == ["json", "<Post 3>"]
+        assert client.get("/api/posts?limit=1000").status_code == 400
+        bad = client.post("/api/posts", content=b"{", headers={"content-type": "application/json"})
+        assert (bad.status_code, bad.headers["content-type"]) == (400, "application/problem+json")
+        assert client.delete(url).status_code == 204
+        assert client.delete(url).status_code == 404
+        assert client.get("/static/%2e%2e/blog.py").status_code in (400, 404)
+    _stop_cleanly(server)
+
+
+@pytest.mark.parametrize("name", ["gunicorn-w4", "gunicorn-gthread", "uvicorn-workers4"])
+def test_concurrent_writers_lose_nothing(
+    server_factory: Callable[..., Server], tmp_path: Path, name: str
+) -> None:
+    server = _start(server_factory, tmp_path, name)
+
+    def write(writer: int) -> list[int]:
+        ids = []
+        limits = httpx.Limits(max_keepalive_connections=0)  # spread over the workers
+        with httpx.Client(base_url=server.url, timeout=30, limits=limits) as client:
+            for i in range(POSTS_PER_WRITER):
+                title = f"w{writer}-{i}"
+                if i % 2:
+                    response = client.post("/api/posts", json={"title": title, "body": "b" * 500})
+                    assert response.status_code == 201, response.text
+                    ids.append(response.json()["id"])
+                else:
+                    response = client.post("/posts", data={"title": title, "body": "b" * 500})
+                    assert response.status_code == 303, response.text
+                    ids.append(int(re.fullmatch(r"/posts/(\d+)", response.headers["location"])[1]))
+        return ids
+
+    with ThreadPoolExecutor(WRITERS) as pool:
+        ids = [i for batch in pool.map(write, range(WRITERS)) for i in batch]
+    expected = {f"w{w}-{i}" for w in range(WRITERS) for i in range(POSTS_PER_WRITER)}
+    assert len(set(ids)) == len(expected)
+
+    with httpx.Client(base_url=server.url, timeout=15) as client:
+        seen = []
+        for offset in range(0, len(expected), 100):
+            page = client.get("/api/posts", params={"limit": 100, "offset": offset}).json()
+            assert page["total"] == len(expected)
+            seen += page["posts"]
+    assert {p["title"] for p in seen} == expected
+    assert {p["id"] for p in seen} == set(ids)
+    assert all(p["body"] == "b" * 500 for p in seen)
+    _stop_cleanly(server)
+
+    conn = sqlite3.connect(tmp_path / "blog.sqlite3")  # and it is all on disk
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT count(*) FROM posts").fetchone()[0] == len(expected)
+    finally:
+        conn.close()
