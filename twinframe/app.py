@@ -224,7 +224,9 @@ class App(Router):
             if not alternative.startswith("//") and matcher.allowed_methods(alternative) - {WEBSOCKET}:
                 location = quote(req.root_path + alternative, safe=_LOCATION_SAFE)
                 if req.query_string:
-                    location += "?" + quote(req.query_string, safe=_LOCATION_SAFE + "?%")
+                    # query_string holds the raw bytes as latin-1 characters: quote those bytes.
+                    raw_query = req.query_string.encode("latin-1")
+                    location += "?" + quote(raw_query, safe=_LOCATION_SAFE + "?%")
                 return Response.redirect(location, 308)
         raise NotFound("nothing is served at this path")
 

@@ -119,22 +119,18 @@ def _compile_segment(
     shape = "".join(lit + ("{:" + (spec or "") + "}" if name is not None else "")
                     for lit, name, spec, _ in pieces)
     if len(pieces) == 1 and pieces[0][0] == "":
-        _, name, spec, conversion = pieces[0]
-        assert name is not None
+        _, whole, spec, conversion = pieces[0]
+        assert whole is not None
         if conversion:
             raise ValueError(f"route {pattern!r}: conversions like !r are not supported")
         if spec == "path":
             if not last:
-                raise ValueError(f"route {pattern!r}: {{{name}:path}} must be the last segment")
-            return _Segment(source, "path", (name,), shape, pieces=url_pieces)
+                raise ValueError(f"route {pattern!r}: {{{whole}:path}} must be the last segment")
+            return _Segment(source, "path", (whole,), shape, pieces=url_pieces)
         if not spec:
-            return _Segment(source, "field", (name,), shape, _field_matcher(name), url_pieces)
+            return _Segment(source, "field", (whole,), shape, _field_matcher(whole), url_pieces)
     if any(spec == "path" for _, _, spec in fields):
         raise ValueError(f"route {pattern!r}: a path field must be a whole segment of its own")
-    try:
-        parser = parse.compile(source, extra_types=dict(converters), case_sensitive=True)
-    except Exception as exc:  # parse raises ValueError and its own errors
-        raise ValueError(f"route {pattern!r}: cannot compile {source!r}: {exc}") from None
     for _, name, spec in fields:
         type_name = (spec or "").lstrip("<>=^0123456789.,_ +-")
         if type_name and type_name not in _BUILTIN_TYPES and type_name not in converters:
@@ -142,11 +138,54 @@ def _compile_segment(
                 f"route {pattern!r}: unknown converter {type_name!r} in {{{name}:{spec}}}; "
                 "add it with add_converter()"
             )
+    try:
+        parser = parse.compile(
+            _parse_source(pieces, converters),
+            extra_types={**_DEFAULT_CONVERTERS, **converters},
+            case_sensitive=True,
+        )
+    except Exception as exc:  # parse raises ValueError and its own errors
+        raise ValueError(f"route {pattern!r}: cannot compile {source!r}: {exc}") from None
     return _Segment(source, "parsed", names, shape, _parsed_matcher(parser), url_pieces)
 
 
 # parse's own format types (see its documentation); anything else must be registered.
-_BUILTIN_TYPES = frozenset("lwWsSdDnxXoObfFeEgG%") | {"ti", "te", "th", "ta", "tg", "tc", "tt", "ts"}
+_BUILTIN_TYPES = frozenset("lwWsSdDnxXoObfFeEgG%") | {
+    "ti", "te", "th", "ta", "tg", "tc", "tt", "ts"
+}
+
+
+# parse's own ``d`` also takes "0x1f", "+4" and " 5", and ``f`` takes "nan" and
+# "inf": in a URL that would give one resource many addresses, so path
+# parameters use plain decimal forms instead (users may still override them).
+def _decimal_int(text: str) -> int:
+    return int(text)
+
+
+def _decimal_float(text: str) -> float:
+    return float(text)
+
+
+_DEFAULT_CONVERTERS: dict[str, Callable[..., Any]] = {
+    "tf_int": parse.with_pattern(r"-?[0-9]+")(_decimal_int),
+    "tf_float": parse.with_pattern(r"-?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)")(_decimal_float),
+}
+_DEFAULT_SPECS = {"d": "tf_int", "f": "tf_float"}
+
+
+def _parse_source(
+    pieces: list[tuple[str, str | None, str | None, str | None]], converters: Mapping[str, Any]
+) -> str:
+    # parse prefixes its numeric types (d, f...) with an optional sign whatever
+    # converter backs them, so the plain-decimal defaults go in under other names.
+    out = []
+    for literal, name, spec, _ in pieces:
+        out.append(literal.replace("{", "{{").replace("}", "}}"))
+        if name is not None:
+            if spec and spec not in converters:
+                spec = _DEFAULT_SPECS.get(spec, spec)
+            out.append("{" + name + (":" + spec if spec else "") + "}")
+    return "".join(out)
 
 
 def compile_pattern(
@@ -227,9 +266,27 @@ def _check_handler(handler: Handler, pattern: str, names: Iterable[str], first: 
                 f"route {pattern!r}: handler {label}() must accept path parameter {name!r} "
                 "as a keyword argument"
             )
-    positional = [p for p in params.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    positional = [
+        p for p in params.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
     if not positional and not any(p.kind is p.VAR_POSITIONAL for p in params.values()):
-        raise TypeError(f"route {pattern!r}: handler {label}() must take the {first} as its first argument")
+        raise TypeError(
+            f"route {pattern!r}: handler {label}() must take the {first} as its first argument"
+        )
+    if positional and positional[0].name in names:
+        raise TypeError(
+            f"route {pattern!r}: handler {label}() receives the {first} as its first argument, "
+            f"so that argument can't also be path parameter {positional[0].name!r}"
+        )
+    # Anything else without a default would fail on every request: say so now.
+    given = {*names, *(p.name for p in positional[:1])}
+    for p in params.values():
+        required = p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        if required and p.name not in given:
+            raise TypeError(
+                f"route {pattern!r}: handler {label}() requires argument {p.name!r}, which is not "
+                "a path parameter; give it a default or add it to the pattern"
+            )
 
 
 class Router:
@@ -239,16 +296,26 @@ class Router:
         self.routes: list[Route] = []
         self.converters: dict[str, Callable[..., Any]] = dict(converters or {})
 
-    def add_converter(self, name: str, converter: Callable[[str], Any], pattern: str | None = None) -> None:
+    def add_converter(
+        self, name: str, converter: Callable[[str], Any], pattern: str | None = None
+    ) -> None:
         """Register a path converter usable as ``{x:name}``.
 
         ``converter`` turns the matched text into a value; its regex comes from
         ``pattern`` or from ``parse.with_pattern`` on the function.
         """
         if pattern is not None:
-            converter = parse.with_pattern(pattern)(converter)
+            convert = converter
+
+            # A fresh function, since builtins such as ``str.upper`` take no attributes.
+            def wrapped(text: str) -> Any:
+                return convert(text)
+
+            converter = parse.with_pattern(pattern)(wrapped)
         if not hasattr(converter, "pattern"):
-            raise ValueError(f"converter {name!r} needs a regex: pass pattern= or use parse.with_pattern")
+            raise ValueError(
+                f"converter {name!r} needs a regex: pass pattern= or use parse.with_pattern"
+            )
         self.converters[name] = converter
 
     def add_route(
@@ -266,13 +333,14 @@ class Router:
         """
         if isinstance(methods, str):
             methods = (methods,)
-        method_set = frozenset(m.upper() for m in methods)
+        method_set = frozenset(m if m == WEBSOCKET else m.upper() for m in methods)
         if not method_set:
             raise ValueError(f"route {pattern!r}: methods must not be empty")
         if not name:
             name = getattr(handler, "__name__", None) or type(handler).__name__
         segments = compile_pattern(pattern, self._all_converters())
-        route = Route(pattern, method_set, handler, name, stream, segments, is_async_callable(handler))
+        is_async = is_async_callable(handler)
+        route = Route(pattern, method_set, handler, name, stream, segments, is_async)
         kind = "websocket" if route.is_websocket else "request"
         _check_handler(handler, pattern, route.param_names, kind)
         self._add(route)
@@ -333,11 +401,15 @@ class Router:
         """Decorator: register a PUT route."""
         return self.route(pattern, ("PUT",), name, stream)
 
-    def patch(self, pattern: str, name: str | None = None, stream: bool = False) -> Callable[[H], H]:
+    def patch(
+        self, pattern: str, name: str | None = None, stream: bool = False
+    ) -> Callable[[H], H]:
         """Decorator: register a PATCH route."""
         return self.route(pattern, ("PATCH",), name, stream)
 
-    def delete(self, pattern: str, name: str | None = None, stream: bool = False) -> Callable[[H], H]:
+    def delete(
+        self, pattern: str, name: str | None = None, stream: bool = False
+    ) -> Callable[[H], H]:
         """Decorator: register a DELETE route."""
         return self.route(pattern, ("DELETE",), name, stream)
 
@@ -361,7 +433,8 @@ class Router:
         """Mount every route of ``router`` under ``prefix`` (e.g. ``"/api"``)."""
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise ValueError(f"prefix {prefix!r} must start with '/' and not end with '/'")
-        converters = {**router.converters, **self._all_converters()}
+        # The router's routes were written against its own converters: those win.
+        converters = {**self._all_converters(), **router.converters}
         for route in router.routes:
             pattern = prefix + route.pattern
             segments = compile_pattern(pattern, converters)
