@@ -21,6 +21,7 @@ from .forms import UploadedFile
 from .request import Request
 from .response import Response
 from .routing import Route, Router
+from .websocket import WebSocket, WebSocketDataError, WebSocketDisconnect
 
 __version__ = "0.1.0"
 
@@ -45,4 +46,7 @@ __all__ = [
     "UnsupportedMediaType",
     "UpgradeRequired",
     "UploadedFile",
+    "WebSocket",
+    "WebSocketDataError",
+    "WebSocketDisconnect",
 ]

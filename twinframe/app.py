@@ -34,7 +34,10 @@ class App(Router):
     ``max_body_size`` bounds a request body read before the handler (413 past it);
     ``max_query_params`` and ``max_form_fields`` bound parsing work (400/413 past them);
     ``max_url_length`` bounds the decoded path plus query string (414 past it);
+    ``max_message_size`` bounds one received WebSocket message (closed with 1009 past it);
     ``max_threads`` sizes the pool that runs sync handlers under ASGI.
+    ``lifespan`` is an optional ``app -> async context manager`` entered at startup
+    and left at shutdown (around the ``on_startup``/``on_shutdown`` hooks).
     """
 
     def __init__(
@@ -45,6 +48,7 @@ class App(Router):
         max_query_params: int = 1000,
         max_form_fields: int = 1000,
         max_url_length: int = 8192,
+        max_message_size: int = 1024 * 1024,
         max_threads: int = 40,
         lifespan: Lifespan | None = None,
         converters: Mapping[str, Callable[..., Any]] | None = None,
@@ -55,11 +59,13 @@ class App(Router):
         self.max_query_params = max_query_params
         self.max_form_fields = max_form_fields
         self.max_url_length = max_url_length
+        self.max_message_size = max_message_size
         self.state = SimpleNamespace()
         self.lifespan = lifespan
         self.thread_pool = ThreadPool(max_threads)
         self._before: list[tuple[Handler, bool]] = []
         self._after: list[tuple[Handler, bool]] = []
+        self._before_websocket: list[tuple[Handler, bool]] = []
         self._startup: list[Handler] = []
         self._shutdown: list[Handler] = []
         self._lifespan_cm: AbstractAsyncContextManager[Any] | None = None
@@ -100,6 +106,16 @@ class App(Router):
         self._after.append((hook, is_async_callable(hook)))
         return hook
 
+    def before_websocket(self, hook: F) -> F:
+        """Decorator: ``hook(ws)`` runs before each routed websocket handler, before ``accept()``.
+
+        Refuse the connection by raising ``HTTPError`` (its status reaches the
+        client where the server supports it, else 403), returning a ``Response``,
+        or (async hooks) ``await ws.close()``; return None to let it through.
+        """
+        self._before_websocket.append((hook, is_async_callable(hook)))
+        return hook
+
     def errorhandler(self, key: ErrorKey) -> Callable[[F], F]:
         """Decorator: ``handler(req, exc)`` answers for a status code or an exception class."""
         if not isinstance(key, int) and not (isinstance(key, type) and issubclass(key, BaseException)):
@@ -129,10 +145,17 @@ class App(Router):
             cm = self.lifespan(self)
             await cm.__aenter__()
             self._lifespan_cm = cm
-        for hook in self._startup:
-            result = hook()
-            if isinstance(result, Awaitable):
-                await result
+        try:
+            for hook in self._startup:
+                result = hook()
+                if isinstance(result, Awaitable):
+                    await result
+        except BaseException as exc:
+            # Give the lifespan context its chance to release what it opened.
+            entered, self._lifespan_cm = self._lifespan_cm, None
+            if entered is not None:
+                await entered.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
 
     async def shutdown(self) -> None:
         """Run the shutdown hooks, then leave the ``lifespan`` context."""

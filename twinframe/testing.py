@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import queue
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
 from concurrent.futures import Future
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -22,9 +23,10 @@ from wsgiref.validate import validator
 
 import httpx
 
+from .websocket import WebSocketDisconnect
+
 if TYPE_CHECKING:
     from .app import App
-    from .websocket_testing import WebSocketTestSession
 
 T = TypeVar("T")
 Interface = Literal["wsgi", "asgi"]
@@ -427,10 +429,274 @@ class TestClient(httpx.Client):
             self._portal.close()
             self._portal = None
 
-    def websocket_connect(self, path: str, subprotocols: list[str] | None = None, **kwargs: Any) -> WebSocketTestSession:
-        """Open a WebSocket to ``path`` on ``app.asgi``; use the session as a context manager."""
-        from .websocket_testing import WebSocketTestSession
+    def websocket_connect(
+        self,
+        path: str,
+        subprotocols: list[str] | None = None,
+        headers: dict[str, str] | None = None,
+        http_response_extension: bool = True,
+        timeout: float = 10,
+    ) -> WebSocketTestSession:
+        """Open a WebSocket to ``path`` on ``app.asgi`` and complete the handshake.
 
+        Returns a session (use it as a context manager); raises ``WebSocketRejected``
+        if the app refuses the handshake. ``http_response_extension=False`` plays a
+        server without ``websocket.http.response`` (refusals are then plain 403s).
+        ``timeout`` bounds every wait for the app, so a test never hangs.
+        """
         if self.interface != "asgi":
-            raise RuntimeError("websockets are served by app.asgi only; use TestClient(app, 'asgi')")
-        return WebSocketTestSession(self, path, subprotocols or [], **kwargs)
+            raise RuntimeError(
+                "websockets are served by app.asgi only; use TestClient(app, 'asgi')"
+            )
+        return WebSocketTestSession(
+            self, path, subprotocols or [], headers or {}, http_response_extension, timeout
+        )
+
+
+class WebSocketRejected(Exception):
+    """The app refused a test client's websocket handshake.
+
+    ``status`` is the HTTP status the client got (403 when the app just closed),
+    ``body`` and ``headers`` the refusal response (empty for a plain close).
+    """
+
+    def __init__(
+        self, status: int, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+        detail = body.decode("utf-8", "replace")[:200]
+        message = f"websocket handshake rejected with HTTP {status}"
+        super().__init__(message + (f": {detail}" if detail else ""))
+
+
+class _ClientGone(OSError):
+    """What the test server raises when the app sends after the client disconnected (ASGI 2.4)."""
+
+
+class WebSocketTestSession:
+    """A websocket between a test and ``app.asgi``, made by ``TestClient.websocket_connect``.
+
+    ``send_text/bytes/json`` deliver messages to the handler, ``receive_text/bytes/json``
+    return what it sent (``WebSocketDisconnect`` with the code once it closed),
+    ``close()`` disconnects and waits for the handler to finish.
+    """
+
+    __test__ = False
+
+    def __init__(
+        self,
+        client: TestClient,
+        path: str,
+        subprotocols: list[str],
+        headers: dict[str, str],
+        http_response_extension: bool,
+        timeout: float,
+    ) -> None:
+        self.timeout = timeout
+        self.accepted_subprotocol: str | None = None
+        self.response_headers: dict[str, str] = {}
+        self.close_code: int | None = None
+        """The code the app closed with, once it did."""
+        self.close_reason = ""
+        self._client_closed = False
+        self._portal = client.portal
+        self._from_app: queue.Queue[dict[str, Any] | BaseException | None] = queue.Queue()
+        scope = self._scope(client, path, subprotocols, headers, http_response_extension)
+
+        async def make_queue() -> asyncio.Queue[dict[str, Any]]:
+            return asyncio.Queue()
+
+        to_app = self._to_app = self._portal.call(make_queue())
+
+        async def receive() -> dict[str, Any]:
+            return await to_app.get()
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            if self._client_closed:
+                raise _ClientGone("the test client has disconnected")
+            self._from_app.put(dict(message))
+
+        async def run() -> None:
+            try:
+                await client.app.asgi(scope, receive, send)
+            except BaseException as exc:
+                self._from_app.put(exc)
+                raise
+            finally:
+                self._from_app.put(None)
+
+        self._task = self._portal.submit(run())
+        self._put({"type": "websocket.connect"})
+        self._handshake()
+
+    @staticmethod
+    def _scope(
+        client: TestClient,
+        path: str,
+        subprotocols: list[str],
+        headers: dict[str, str],
+        extension: bool,
+    ) -> dict[str, Any]:
+        url = client.base_url.join(path)
+        raw_path, _, query = url.raw_path.partition(b"?")
+        raw_headers = [
+            (b"host", url.netloc or b"testserver"),
+            (b"connection", b"upgrade"),
+            (b"upgrade", b"websocket"),
+            (b"sec-websocket-version", b"13"),
+            (b"sec-websocket-key", b"dGhlIHNhbXBsZSBub25jZQ=="),
+        ]
+        if subprotocols:
+            offered = ", ".join(subprotocols).encode("latin-1")
+            raw_headers.append((b"sec-websocket-protocol", offered))
+        cookies = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+        if cookies:
+            raw_headers.append((b"cookie", cookies.encode("latin-1")))
+        raw_headers += [
+            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()
+        ]
+        secure = url.scheme in ("https", "wss")
+        return {
+            "type": "websocket",
+            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "http_version": "1.1",
+            "scheme": "wss" if secure else "ws",
+            "path": unquote(raw_path.decode("ascii")),
+            "raw_path": raw_path,
+            "query_string": query,
+            "root_path": "",
+            "headers": raw_headers,
+            "client": ("127.0.0.1", 50000),
+            "server": (url.host or "testserver", url.port or (443 if secure else 80)),
+            "subprotocols": list(subprotocols),
+            "state": {},
+            "extensions": {"websocket.http.response": {}} if extension else {},
+        }
+
+    def _put(self, message: dict[str, Any]) -> None:
+        self._portal.loop.call_soon_threadsafe(self._to_app.put_nowait, message)
+
+    def _next(self) -> dict[str, Any] | None:
+        try:
+            item = self._from_app.get(timeout=self.timeout)
+        except queue.Empty:
+            raise TimeoutError(
+                f"the websocket handler sent nothing within {self.timeout}s"
+            ) from None
+        if isinstance(item, BaseException):
+            raise item
+        if item is None:
+            self._from_app.put(None)  # stay finished for later calls
+        return item
+
+    def _handshake(self) -> None:
+        first = self._next()
+        if first is None:
+            raise RuntimeError("the app returned without accepting or refusing the websocket")
+        kind = first["type"]
+        if kind == "websocket.accept":
+            self.accepted_subprotocol = first.get("subprotocol")
+            self.response_headers = _decode_headers(first.get("headers"))
+            return
+        self._client_closed = True
+        if kind == "websocket.close":
+            self._wait_for_app()
+            raise WebSocketRejected(403)
+        if kind == "websocket.http.response.start":
+            body = b""
+            while True:
+                message = self._next()
+                if message is None or message["type"] != "websocket.http.response.body":
+                    break
+                body += message.get("body", b"")
+                if not message.get("more_body", False):
+                    break
+            self._wait_for_app()
+            headers = _decode_headers(first.get("headers"))
+            raise WebSocketRejected(int(first["status"]), body, headers)
+        raise RuntimeError(f"the app sent {kind!r} before accepting the websocket")
+
+    def _wait_for_app(self) -> None:
+        try:
+            self._task.result(timeout=self.timeout)
+        except TimeoutError:
+            self._task.cancel()
+            raise TimeoutError(
+                f"the websocket handler was still running {self.timeout}s "
+                "after the connection closed"
+            ) from None
+
+    # -- the test's side of the conversation ---------------------------------------------
+
+    def send_text(self, text: str) -> None:
+        """Send a text message to the handler."""
+        self._send({"type": "websocket.receive", "text": text})
+
+    def send_bytes(self, data: bytes) -> None:
+        """Send a binary message to the handler."""
+        self._send({"type": "websocket.receive", "bytes": bytes(data)})
+
+    def send_json(self, value: Any, binary: bool = False) -> None:
+        """Send ``value`` as JSON (a text message, or binary with ``binary=True``)."""
+        text = json.dumps(value)
+        if binary:
+            self.send_bytes(text.encode())
+        else:
+            self.send_text(text)
+
+    def _send(self, message: dict[str, Any]) -> None:
+        if self._client_closed:
+            raise RuntimeError("this websocket session is closed")
+        self._put(message)
+
+    def receive(self) -> str | bytes:
+        """The handler's next message; ``WebSocketDisconnect`` (with its code) once it closed."""
+        if self.close_code is not None:
+            raise WebSocketDisconnect(self.close_code, self.close_reason)
+        message = self._next()
+        if message is None:
+            raise RuntimeError("the websocket handler returned without closing the socket")
+        if message["type"] == "websocket.close":
+            self.close_code = int(message.get("code", 1000))
+            self.close_reason = message.get("reason") or ""
+            raise WebSocketDisconnect(self.close_code, self.close_reason)
+        text = message.get("text")
+        return text if text is not None else bytes(message.get("bytes") or b"")
+
+    def receive_text(self) -> str:
+        """The handler's next message, which must be text."""
+        data = self.receive()
+        if not isinstance(data, str):
+            raise TypeError(f"expected a text message, got binary {data[:40]!r}")
+        return data
+
+    def receive_bytes(self) -> bytes:
+        """The handler's next message, which must be binary."""
+        data = self.receive()
+        if not isinstance(data, bytes):
+            raise TypeError(f"expected a binary message, got text {data[:40]!r}")
+        return data
+
+    def receive_json(self) -> Any:
+        """The handler's next message parsed as JSON."""
+        return json.loads(self.receive())
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Disconnect (if still open) and wait for the handler to finish."""
+        if not self._client_closed:
+            self._client_closed = True
+            if self.close_code is None:
+                self._put({"type": "websocket.disconnect", "code": code, "reason": reason})
+        self._wait_for_app()
+
+    def __enter__(self) -> WebSocketTestSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _decode_headers(raw: Iterable[tuple[bytes, bytes]] | None) -> dict[str, str]:
+    return {bytes(k).decode("latin-1"): bytes(v).decode("latin-1") for k, v in raw or ()}

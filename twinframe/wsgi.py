@@ -220,13 +220,28 @@ class WSGIAdapter:
             self._started = True
 
     def _stop(self) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed() or loop.is_running():
-            loop = asyncio.new_event_loop()
-        try:
-            loop.run_until_complete(self.app.shutdown())
-        except Exception:
-            logger.exception("shutdown failed")
+        """Run the shutdown hooks once (at process exit, or when a TestClient block ends)."""
+        with self._lock:
+            if not self._started:
+                return
+            failed = self._startup_error is not None
+            self._started = False
+            self._startup_error = None
+            atexit.unregister(self._stop)
+            if failed:
+                return  # nothing was started, so there is nothing to shut down
+            loop = self._loop
+            own_loop = loop is None or loop.is_closed() or loop.is_running()
+            if own_loop:
+                loop = asyncio.new_event_loop()
+            assert loop is not None
+            try:
+                loop.run_until_complete(self.app.shutdown())
+            except Exception:
+                logger.exception("shutdown failed")
+            finally:
+                if own_loop:
+                    loop.close()
 
 
 def _iterate(response: Response, req: Request) -> Iterator[bytes]:
