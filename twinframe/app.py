@@ -79,6 +79,22 @@ class App(Router):
     def __repr__(self) -> str:
         return f"<App {len(self.routes)} routes>"
 
+    def run(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        interface: str = "wsgi",
+        reload: bool = False,
+    ) -> None:
+        """Serve the app with the development server until Ctrl-C (see ``twinframe.server``).
+
+        ``interface="wsgi"`` uses the standard library's wsgiref (threaded), ``"asgi"``
+        uses uvicorn; ``reload=True`` restarts on source changes. Not for production.
+        """
+        from .server import run
+
+        run(self, host=host, port=port, interface=interface, reload=reload)  # type: ignore[arg-type]
+
     # -- registration ---------------------------------------------------------------
 
     def _routes_changed(self) -> None:
