@@ -137,11 +137,8 @@ def _wait_for(url: str, text: str, timeout: float = 20) -> None:
 def test_reload_restarts_on_source_changes(server_factory, tmp_path, interface):
     source = tmp_path / "reloadme.py"
     _write(source, _module("v1"))
-    server = server_factory(
-        ["twinframe", "serve", "reloadme:app", "--interface", interface, "--port", "{port}"]
-        + ["--reload"],
-        cwd=tmp_path,
-    )
+    command = ["twinframe", "serve", "reloadme:app", "--reload", "--interface", interface]
+    server = server_factory([*command, "--port", "{port}"], cwd=tmp_path)
     assert httpx.get(server.url + "/", timeout=10).text == "v1"
     _write(source, _module("v2"))
     _wait_for(server.url + "/", "v2")
