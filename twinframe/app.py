@@ -235,6 +235,8 @@ class App(Router):
             except Exception as exc:
                 response = await self._handle_error(req, exc)
         try:
+            if not 200 <= response.status <= 599:
+                raise ValueError(f"response status {response.status!r} is not a final HTTP status")
             response.finalize(req)
             return response, response.header_list()
         except Exception:
@@ -282,40 +284,65 @@ class App(Router):
             return Response(result)
         if result is None:
             return Response(status=204)
-        if kind is tuple and 2 <= len(result) <= 3 and type(result[1]) is int:
+        if kind is tuple and 2 <= len(result) <= 3 and _is_status(result[1]):
+            status = int(result[1])
+            if not 200 <= status <= 599:
+                label = getattr(source, "__qualname__", repr(source))
+                raise ValueError(f"{label}() returned status {status}; use 200-599")
             response = App._to_response(result[0], source) if result[0] is not None else Response()
-            response.status = result[1]
+            response.status = status
             if response.status in (204, 304):
                 response.content_type = None
             if len(result) == 3 and result[2]:
                 response.headers.update(result[2])
             return response
+        # Subclasses (OrderedDict, str enums, bytearray...) take the slower checks.
+        if isinstance(result, str):
+            return Response(str(result).encode("utf-8"), 200, None, TEXT)
+        if isinstance(result, (dict, list)):
+            return Response.json(result)
+        if isinstance(result, (bytes, bytearray, memoryview)):
+            return Response(bytes(result))
         label = getattr(source, "__qualname__", repr(source))
         raise TypeError(
             f"{label}() returned {kind.__name__}; return a Response, str, bytes, dict, list, "
             "None, or a (body, status[, headers]) tuple"
         )
 
-    def _find_error_handler(self, exc: Exception) -> tuple[Handler, bool] | None:
+    def _find_error_handler(self, exc: Exception) -> tuple[ErrorKey, Handler, bool] | None:
         handlers = self._error_handlers
-        if not handlers:
+        if not handlers or isinstance(exc, ClientDisconnect):
             return None
-        if isinstance(exc, HTTPError) and exc.status in handlers:
-            return handlers[exc.status]
+        if isinstance(exc, HTTPError):
+            if exc.status in handlers:
+                return (exc.status, *handlers[exc.status])
+            # An HTTPError is an answer, not a crash: a handler for Exception (or
+            # another base class outside HTTPError) is for failures and leaves it alone.
+            for cls in type(exc).__mro__:
+                if cls in handlers and issubclass(cls, HTTPError):
+                    return (cls, *handlers[cls])
+            return None
         for cls in type(exc).__mro__:
             if cls in handlers:
-                return handlers[cls]
-        if not isinstance(exc, HTTPError):
-            return handlers.get(500)
+                return (cls, *handlers[cls])
+        if 500 in handlers:
+            return (500, *handlers[500])
         return None
 
     async def _handle_error(self, req: Request, exc: Exception) -> Response:
         found = self._find_error_handler(exc)
         if found is not None:
-            handler, is_async = found
+            key, handler, is_async = found
+            if key == 500 and not isinstance(exc, HTTPError):
+                # A custom 500 page must not hide the failure from the logs.
+                logger.error("unhandled exception in %s %s", req.method, req.path, exc_info=exc)
             try:
-                result = await (req._await(handler(req, exc)) if is_async else req._call(handler, req, exc))
-                return self._to_response(result, handler)
+                if is_async:
+                    result = await req._await(handler(req, exc))
+                else:
+                    result = await req._call(handler, req, exc)
+                if result is not None:  # None: the handler declines, the default rendering answers
+                    return self._error_handler_response(result, handler, exc)
             except Exception:
                 logger.exception("error handler %r failed while handling %r", handler, exc)
                 return self._internal_error(req)
@@ -327,9 +354,25 @@ class App(Router):
         logger.error("unhandled exception in %s %s", req.method, req.path, exc_info=exc)
         return self._internal_error(req, exc)
 
+    def _error_handler_response(self, result: Any, handler: Handler, exc: Exception) -> Response:
+        response = self._to_response(result, handler)
+        status = exc.status if isinstance(exc, HTTPError) else 500
+        if not isinstance(result, (Response, tuple)):
+            # A bare body from an error handler answers with the error's status, not 200.
+            response.status = status
+        if isinstance(exc, HTTPError):
+            # Keep what the error requires (Allow on 405, WWW-Authenticate on 401...).
+            for name, value in exc.headers.items():
+                response.headers.setdefault(name, value)
+        return response
+
     def _internal_error(self, req: Request, exc: BaseException | None = None) -> Response:
         detail = None
         if self.debug and exc is not None:
             detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         return problem_response(500, detail, None, req._header("accept"))
 
+
+def _is_status(value: Any) -> bool:
+    # bool is an int subclass, but (body, True) is a mistake, not a status.
+    return isinstance(value, int) and not isinstance(value, bool)
