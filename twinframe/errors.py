@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
@@ -10,6 +11,15 @@ from typing import Any
 from .response import Response
 
 _PHRASES = {s.value: s.phrase for s in HTTPStatus}
+# RFC 9110 names, which Python only adopted in 3.13: the same titles on every version.
+_PHRASES.update(
+    {
+        413: "Content Too Large",
+        414: "URI Too Long",
+        416: "Range Not Satisfiable",
+        422: "Unprocessable Content",
+    }
+)
 
 
 def status_phrase(status: int) -> str:
@@ -33,6 +43,11 @@ class HTTPError(Exception):
     ) -> None:
         if status is None:
             status = type(self).status
+        if not isinstance(status, int) or isinstance(status, bool):
+            raise TypeError(
+                f"HTTPError status must be an int, got {status!r}; a subclass with a fixed "
+                "status takes the detail as a keyword: MyError(detail=...)"
+            )
         if not 300 <= status <= 599:
             raise ValueError(f"HTTPError status must be 300-599, got {status}")
         self.status = status
@@ -89,10 +104,22 @@ class MethodNotAllowed(HTTPError):
         HTTPError.__init__(self, 405, detail or f"allowed methods: {allow}", {"Allow": allow})
 
 
+class NotAcceptable(_StatusError):
+    """406: no representation matches the request's Accept headers."""
+
+    status = 406
+
+
 class Conflict(_StatusError):
     """409: the request conflicts with the current state."""
 
     status = 409
+
+
+class Gone(_StatusError):
+    """410: the resource existed but was removed for good."""
+
+    status = 410
 
 
 class PayloadTooLarge(_StatusError):
@@ -137,16 +164,35 @@ class InternalServerError(_StatusError):
     status = 500
 
 
+class ServiceUnavailable(_StatusError):
+    """503: the server can't answer right now (maintenance, overload); add Retry-After."""
+
+    status = 503
+
+
 class ClientDisconnect(Exception):
     """The client went away before the request body was fully received."""
 
 
+_ZERO_Q = re.compile(r"(?:^|;)\s*q\s*=\s*0(?:\.0*)?\s*(?:;|$)", re.IGNORECASE)
+
+
 def _wants_plain_text(accept: str | None) -> bool:
-    # Clients that name no JSON type and no wildcard, but do name text (curl -H
-    # "Accept: text/plain", some browsers' fetches), get a plain-text error.
+    # Clients that accept text (curl -H "Accept: text/plain", some browsers'
+    # fetches) but no JSON type and no wildcard get a plain-text error.
     if not accept:
         return False
-    return "json" not in accept and "*/*" not in accept and "text/" in accept
+    text = False
+    for media_range in accept.split(","):
+        media, _, params = media_range.partition(";")
+        if _ZERO_Q.search(params):
+            continue  # q=0 means "not this one"
+        media = media.strip().lower()
+        if media in ("*/*", "application/*") or "json" in media:
+            return False
+        if media.startswith("text/"):
+            text = True
+    return text
 
 
 def problem_response(
