@@ -16,13 +16,22 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from . import gevent_loop
+
 T = TypeVar("T")
 
 _local = threading.local()
 
 
 def thread_loop() -> asyncio.AbstractEventLoop:
-    """This thread's own event loop (created once, kept for the thread's lifetime)."""
+    """This thread's own event loop (created once, kept for the thread's lifetime).
+
+    Under gevent's monkeypatching it is the process's one gevent-driven loop
+    (see ``twinframe.gevent_loop``).
+    """
+    shared = gevent_loop.active()
+    if shared is not None:
+        return shared.loop
     loop: asyncio.AbstractEventLoop | None = getattr(_local, "loop", None)
     if loop is None or loop.is_closed():
         loop = _local.loop = asyncio.new_event_loop()
@@ -31,6 +40,9 @@ def thread_loop() -> asyncio.AbstractEventLoop:
 
 def run_on_thread_loop(awaitable: Awaitable[T]) -> T:
     """Run ``awaitable`` to completion on this thread's loop (from sync code)."""
+    shared = gevent_loop.active()
+    if shared is not None:
+        return shared.run(awaitable)
     loop = thread_loop()
     if loop.is_running():
         raise RuntimeError("cannot run async code from sync code already inside this thread's loop")
@@ -85,16 +97,18 @@ class ThreadPool:
 def iterate_on_thread_loop(iterator: AsyncIterator[T]) -> Iterator[T]:
     """Iterate an async iterator from sync code, on this thread's loop."""
     loop = thread_loop()
+    shared = gevent_loop.active()
+    run: Callable[[Awaitable[Any]], Any] = loop.run_until_complete if shared is None else shared.run
     try:
         while True:
             try:
-                yield loop.run_until_complete(_anext(iterator))
+                yield run(_anext(iterator))
             except StopAsyncIteration:
                 return
     finally:
         aclose = getattr(iterator, "aclose", None)
         if aclose is not None and not loop.is_closed():
-            loop.run_until_complete(aclose())
+            run(aclose())
 
 
 async def _anext(iterator: AsyncIterator[T]) -> T:

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from . import gevent_loop
 from .concurrency import iterate_on_thread_loop, run_on_thread_loop, thread_loop
 from .errors import BadRequest, ClientDisconnect, PayloadTooLarge, problem_response
 from .request import Request, target_error
@@ -230,6 +231,13 @@ class WSGIAdapter:
             atexit.unregister(self._stop)
             if failed:
                 return  # nothing was started, so there is nothing to shut down
+            if gevent_loop.active() is not None:
+                # Under gevent the process's one loop never stops running: submit to it.
+                try:
+                    run_on_thread_loop(self.app.shutdown())
+                except Exception:
+                    logger.exception("shutdown failed")
+                return
             loop = self._loop
             own_loop = loop is None or loop.is_closed() or loop.is_running()
             if own_loop:

@@ -30,6 +30,10 @@ MAX_RSS_GROWTH = 16 * MiB
 COMMANDS = {
     "gunicorn": ["gunicorn", "--bind", "127.0.0.1:{port}", "examples.echo:app.wsgi"],
     "uvicorn": ["uvicorn", "--port", "{port}", "examples.echo:app.asgi"],
+    "gunicorn-gevent": [
+        *("gunicorn", "-k", "gevent", "--bind", "127.0.0.1:{port}"),
+        "examples.echo:app.wsgi",
+    ],
 }
 
 

@@ -1,0 +1,59 @@
+"""app.wsgi under gunicorn's gevent worker (all greenlets share one OS thread and one loop)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import httpx
+import pytest
+from conftest import ROOT
+
+pytestmark = pytest.mark.servers
+pytest.importorskip("gevent", reason="gevent is in the test extra")  # fails loudly in CI if missing
+
+
+def test_gevent_worker_runs_sync_and_concurrent_async_handlers(server_factory, tmp_path):
+    env = {
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
+        "TWINFRAME_TEST_MARKERS": str(tmp_path),
+    }
+    server = server_factory(
+        ["gunicorn", "-k", "gevent", "--bind", "127.0.0.1:{port}", "servers.gevent_app:app.wsgi"],
+        env=env,
+    )
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        assert client.get("/").text == "sync"
+        assert client.get("/ticks").text == "0\n1\n2\n3\n4\n"
+
+        # Several requests wait in async handlers at once; another request releases them.
+        answers: list[httpx.Response] = []
+
+        def wait() -> None:
+            answers.append(httpx.get(server.url + "/wait", timeout=30))
+
+        waiters = [threading.Thread(target=wait) for _ in range(5)]
+        for waiter in waiters:
+            waiter.start()
+        assert client.post("/open").text == "opened"
+        for waiter in waiters:
+            waiter.join(30)
+        assert [a.status_code for a in answers] == [200] * 5
+        assert {a.text for a in answers} == {"gate was opened"}
+        # Streams of async generators from concurrent greenlets share the loop too.
+        streams: list[str] = []
+        readers = [
+            threading.Thread(target=lambda: streams.append(httpx.get(server.url + "/ticks").text))
+            for _ in range(5)
+        ]
+        for reader in readers:
+            reader.start()
+        for reader in readers:
+            reader.join(30)
+        assert streams == ["0\n1\n2\n3\n4\n"] * 5
+    assert "Traceback" not in server.output, server.output
+    assert (tmp_path / "startup").exists()
+    assert server.stop(signal.SIGTERM) == 0
+    assert (tmp_path / "shutdown").exists(), server.output
+    assert "Traceback" not in server.output, server.output
