@@ -210,6 +210,9 @@ class ASGIAdapter:
         if hasattr(stream, "__aiter__"):
             chunks: AsyncIterator[Any] = stream.__aiter__()  # type: ignore[union-attr]
         else:
+            # A sync generator may read req.stream() from its worker thread, even
+            # when an async handler returned it: it fetches chunks on this loop.
+            req._loop = asyncio.get_running_loop()
             chunks = self.app.thread_pool.iterate(iter(stream))  # type: ignore[arg-type]
 
         async def pump() -> None:
