@@ -84,7 +84,7 @@ class ThreadPool:
             item = await self.run(next, iterator, done)
             if item is done:
                 return
-            yield item  # type: ignore[misc]
+            yield item
 
     def shutdown(self) -> None:
         """Stop the worker threads (they are re-created if needed again)."""
