@@ -41,8 +41,10 @@ def _decode_path(scope: Scope) -> tuple[str, Exception | None]:
                 unquote_to_bytes(raw.split(b"?", 1)[0]).decode("utf-8")
             except UnicodeDecodeError:
                 return path, BadRequest("request path is not valid UTF-8")
-    root_path: str = scope.get("root_path", "")
-    if root_path and path.startswith(root_path):
+    # ASGI servers put the mount point in both root_path and path; strip it for
+    # routing, but only on a segment boundary ("/api" is not a prefix of "/apiary").
+    root_path: str = scope.get("root_path", "").rstrip("/")
+    if root_path and (path == root_path or path.startswith(root_path + "/")):
         path = path[len(root_path):] or "/"
     return path, None
 
@@ -90,6 +92,7 @@ class ASGIRequest(ASGIConnection, Request):
 
     _loop: asyncio.AbstractEventLoop | None = None
     _body_done = False
+    _disconnected = False  # the server said http.disconnect: nobody to answer
 
     def __init__(self, app: App, scope: Scope, receive: Receive) -> None:
         self.app = app
@@ -98,7 +101,7 @@ class ASGIRequest(ASGIConnection, Request):
         self.method = scope["method"]
         self.params = {}
         self.path, self._error = _decode_path(scope)
-        self.root_path = scope.get("root_path", "")
+        self.root_path = scope.get("root_path", "").rstrip("/")
         self.query_string = scope.get("query_string", b"").decode("latin-1")
         if self._error is None:
             raw = scope.get("raw_path")
@@ -132,6 +135,7 @@ class ASGIRequest(ASGIConnection, Request):
                         raise PayloadTooLarge(f"request body exceeds the {limit}-byte limit")
                     yield chunk
             elif kind == "http.disconnect":
+                self._disconnected = True
                 raise ClientDisconnect()
 
     async def _receive_body(self, limit: int) -> bytes:
@@ -191,6 +195,11 @@ class ASGIAdapter:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         req = ASGIRequest(self.app, scope, receive)
         response, headers = await self.app.dispatch(req)
+        if req._disconnected:
+            # The client left before its request was complete: sending would only
+            # make the server raise (ASGI spec) or write to a closed socket.
+            await _close(response)
+            return
         await send(
             {
                 "type": "http.response.start",
