@@ -4,7 +4,7 @@
     uvicorn examples.blog:app.asgi           # ASGI (sync handlers run in a thread pool)
 
 Settings (environment variables):
-    BLOG_DB      SQLite file (default: blog.sqlite3 in the working directory)
+    BLOG_DB      SQLite file (default: blog.db in the working directory)
     BLOG_SECRET  key that signs the flash cookie (default: a random key kept in the database)
 
 Several processes may serve the same file: SQLite runs in WAL mode, every thread
@@ -220,7 +220,7 @@ def _validated(title: Any, body: Any) -> tuple[str, str]:
 def create_app(db_path: str | None = None, secret: str | None = None) -> App:
     """Build the blog app on ``db_path`` (default ``$BLOG_DB``) signing flashes with ``secret``."""
     app = App()
-    db = Database(db_path or os.environ.get("BLOG_DB") or "blog.sqlite3")
+    db = Database(db_path or os.environ.get("BLOG_DB") or "blog.db")
     keys: dict[str, str] = {}
 
     @app.on_startup
