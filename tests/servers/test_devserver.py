@@ -66,7 +66,9 @@ def test_sigterm_also_runs_the_shutdown_hooks(server_factory, tmp_path):
     assert (tmp_path / "shutdown").exists()
 
 
-def _run_cli(*args: str, hide: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+def _run_cli(
+    *args: str, hide: tuple[str, ...] = (), cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
     code = (
         "import sys\n"
         f"for name in {hide!r}: sys.modules[name] = None  # as if not installed\n"
@@ -75,7 +77,7 @@ def _run_cli(*args: str, hide: tuple[str, ...] = ()) -> subprocess.CompletedProc
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30
+        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=30
     )
 
 
@@ -95,6 +97,29 @@ def test_unknown_app_is_a_clear_error():
     result = _run_cli("serve", "no_such_module:app", "--port", "0")
     assert result.returncode == 1
     assert "cannot import 'no_such_module'" in result.stderr
+
+
+@pytest.mark.parametrize("interface", ["wsgi", "asgi"])
+def test_failing_startup_hook_stops_the_server_with_its_error(tmp_path, interface):
+    (tmp_path / "failing.py").write_text(
+        textwrap.dedent(
+            """
+            from twinframe import App
+
+            app = App()
+
+
+            @app.on_startup
+            def connect():
+                raise ValueError("database unreachable")
+            """
+        )
+    )
+    result = _run_cli("serve", "failing:app", "--interface", interface, "--port", "0", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "database unreachable" in result.stderr
+    assert "twinframe: application startup failed" in result.stderr
+    assert "(Ctrl-C to stop)" not in result.stderr  # it never announced itself as serving
 
 
 def _module(version: str) -> str:
