@@ -23,12 +23,17 @@ BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 @dataclass
 class UploadedFile:
-    """A file from a multipart form: ``filename`` (as sent, never a safe path), ``content_type``, ``data``."""
+    """A file from a multipart form: ``filename``, ``content_type`` and ``data``.
+
+    ``filename`` is what the client sent: never use it as a path without checking it.
+    """
 
     filename: str
     content_type: str
     data: bytes
-    headers: CIMultiDictProxy[str] = field(repr=False, default_factory=lambda: CIMultiDictProxy(CIMultiDict()))
+    headers: CIMultiDictProxy[str] = field(
+        repr=False, default_factory=lambda: CIMultiDictProxy(CIMultiDict())
+    )
 
     @property
     def size(self) -> int:
