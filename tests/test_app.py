@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
@@ -290,6 +292,35 @@ def test_wsgi_async_handler_loop_is_per_thread():
     assert all(len(loops) == 1 for loops in by_thread.values())  # one loop per thread, reused
     first, second = by_thread.values()
     assert first != second  # and each thread has its own
+
+
+def test_wsgi_thread_loop_is_closed_when_its_thread_ends():
+    app = App()
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    @app.get("/loop")
+    async def loop(req):
+        loops.append(asyncio.get_running_loop())
+        return "ok"
+
+    def one_request() -> None:
+        with TestClient(app, "wsgi") as client:
+            assert client.get("/loop").text == "ok"
+
+    # A server that starts a thread per request must not leave a loop per thread
+    # for the garbage collector (which would warn about an unclosed loop).
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        thread = threading.Thread(target=one_request)
+        thread.start()
+        thread.join(30)
+        del thread
+        gc.collect()
+        assert len(loops) == 1
+        assert loops[0].is_closed()
+        del loops[:]
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
 
 
 def test_sync_handler_thread(make_client, interface):

@@ -32,10 +32,26 @@ def thread_loop() -> asyncio.AbstractEventLoop:
     shared = gevent_loop.active()
     if shared is not None:
         return shared.loop
-    loop: asyncio.AbstractEventLoop | None = getattr(_local, "loop", None)
-    if loop is None or loop.is_closed():
-        loop = _local.loop = asyncio.new_event_loop()
-    return loop
+    owner: _LoopOwner | None = getattr(_local, "owner", None)
+    if owner is None or owner.loop.is_closed():
+        owner = _local.owner = _LoopOwner()
+    return owner.loop
+
+
+class _LoopOwner:
+    """Holds a thread's loop; the thread-local drops it when the thread ends, closing the loop.
+
+    Servers that start a thread per request would otherwise leave one unclosed
+    loop (a selector and a socket pair) per thread until garbage collection.
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+
+    def __del__(self) -> None:
+        loop = self.loop
+        if not loop.is_closed() and not loop.is_running():
+            loop.close()
 
 
 def run_on_thread_loop(awaitable: Awaitable[T]) -> T:
