@@ -86,10 +86,13 @@ def start_server(
     """Start ``python -m <args>`` with ``{port}`` filled in; wait until it answers HTTP."""
     port = port or free_port()
     log = tmp_path / f"server-{port}.log"
-    full_env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]), **(env or {})}
+    python_path = os.pathsep.join([str(ROOT), str(ROOT / "tests")])
+    full_env = {**os.environ, "PYTHONPATH": python_path, **(env or {})}
     command = [sys.executable, "-m", *[a.format(port=port) for a in args]]
     with open(log, "wb") as out:
-        proc = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=full_env)
+        proc = subprocess.Popen(
+            command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=full_env
+        )
     server = Server(proc, port, log)
     if wait:
         deadline = time.monotonic() + timeout
@@ -102,7 +105,9 @@ def start_server(
             except httpx.TransportError:
                 if time.monotonic() > deadline:
                     server.stop(signal.SIGKILL)
-                    raise RuntimeError(f"server did not answer within {timeout}s:\n{server.output}") from None
+                    raise RuntimeError(
+                        f"server did not answer within {timeout}s:\n{server.output}"
+                    ) from None
                 time.sleep(0.1)
     return server
 

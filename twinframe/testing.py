@@ -37,7 +37,9 @@ class _Portal:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="twinframe-testclient", daemon=True)
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="twinframe-testclient", daemon=True
+        )
         self._thread.start()
 
     def submit(self, coroutine: Awaitable[T]) -> Future[T]:
@@ -178,7 +180,9 @@ class WSGITransport(httpx.BaseTransport):
             environ[key] = f"{environ[key]},{value}" if key in environ else value
         started: dict[str, Any] = {}
 
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
             started["status"] = int(status.split(" ", 1)[0])
             started["headers"] = headers
             return lambda data: None
@@ -230,7 +234,10 @@ class ASGITransport(httpx.BaseTransport):
             "root_path": "",
             "headers": [(k.lower(), v) for k, v in request.headers.raw],
             "client": ("127.0.0.1", 50000),
-            "server": (url.host or "testserver", url.port or (443 if url.scheme == "https" else 80)),
+            "server": (
+                url.host or "testserver",
+                url.port or (443 if url.scheme == "https" else 80),
+            ),
             "state": {},
         }
         messages: queue.Queue[dict[str, Any] | BaseException | None] = queue.Queue()
@@ -324,7 +331,9 @@ class _LifespanDriver:
         self.portal.loop.call_soon_threadsafe(to_app.put_nowait, {"type": message_type})
         reply = self.from_app.get(timeout=timeout)
         if reply is None:
-            raise RuntimeError(f"the app ended the lifespan protocol before answering {message_type}")
+            raise RuntimeError(
+                f"the app ended the lifespan protocol before answering {message_type}"
+            )
         return reply
 
     def startup(self) -> None:
@@ -342,7 +351,8 @@ class _LifespanDriver:
 
         async def run() -> None:
             try:
-                await self.app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
+                scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+                await self.app(scope, receive, send)
             finally:
                 self.from_app.put(None)
 
