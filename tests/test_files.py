@@ -344,6 +344,11 @@ def test_filename_gives_content_disposition(make_client, site):
     assert disposition.endswith("filename*=UTF-8''r%C3%A9sum%C3%A9%20%22v2%22.pdf")
     # The type follows the download name when none is given.
     assert unicode.headers["content-type"] == "application/pdf"
+    # Control characters from a user-supplied name never reach the header.
+    tricky = client.get("/download", params={"as": "a\r\nSet-Cookie: x=1.txt"})
+    assert tricky.status_code == 200
+    assert "set-cookie" not in tricky.headers
+    assert tricky.headers["content-disposition"].startswith('attachment; filename="aSet-Cookie: ')
 
 
 # -- wsgi.file_wrapper -------------------------------------------------------------------

@@ -251,6 +251,21 @@ def test_cookies_browser_style(make_client):
     }
 
 
+def test_cookies_split_over_several_headers_under_asgi():
+    # HTTP/2 and 3 clients may send one cookie per header (RFC 9113 8.2.3); only
+    # ASGI servers can pass those on separately (WSGI has one HTTP_COOKIE).
+    app = App()
+
+    @app.get("/")
+    def cookies(req):
+        return req.cookies
+
+    client = TestClient(app, "asgi")
+    split = [("Cookie", "a=1; b=2"), ("Cookie", "c=3"), ("Cookie", "a=9")]
+    response = client.get("/", headers=split)
+    assert response.json() == {"a": "1", "b": "2", "c": "3"}
+
+
 def test_no_cookie_header_gives_empty_dict(make_client):
     app = App()
 

@@ -125,6 +125,23 @@ def test_redirect(make_client, status):
     assert response.content == b""
 
 
+@pytest.mark.parametrize(
+    ("url", "location"),
+    [
+        ("/café?q=crème brûlée", "/caf%C3%A9?q=cr%C3%A8me%20br%C3%BBl%C3%A9e"),
+        ("https://example.org/日本#part", "https://example.org/%E6%97%A5%E6%9C%AC#part"),
+        ("/already%20encoded?a=%2F&b=[1]", "/already%20encoded?a=%2F&b=[1]"),
+        ("/next\r\nSet-Cookie: admin=1", "/next%0D%0ASet-Cookie:%20admin=1"),
+        ('/q?x="<tag>"', "/q?x=%22%3Ctag%3E%22"),
+    ],
+)
+def test_redirect_encodes_what_a_url_cannot_hold(make_client, url, location):
+    response = serve(make_client, lambda: Response.redirect(url))
+    assert response.status_code == 303
+    assert response.headers["location"] == location
+    assert "set-cookie" not in response.headers
+
+
 def test_redirect_refuses_non_3xx():
     with pytest.raises(ValueError, match="3xx"):
         Response.redirect("/", status=200)

@@ -94,7 +94,10 @@ class FileResponse(Response):
         h.setdefault("ETag", self.etag)
         h.setdefault("Accept-Ranges", "bytes")
         if filename is not None:
-            fallback = filename.encode("ascii", "replace").decode().replace('"', "").replace("\\", "")
+            # Plain-ASCII name for old clients; filename* carries the real one.
+            fallback = "".join(
+                c if " " <= c <= "~" and c not in '"\\' else "?" if c > "~" else "" for c in filename
+            )
             h.setdefault(
                 "Content-Disposition",
                 f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}",

@@ -149,6 +149,12 @@ class HTTPConnection:
         cookies = self._cookies
         if cookies is None:
             header = self._header("cookie")
+            if header:
+                # HTTP/2 and 3 may split cookies over several headers (RFC 9113
+                # 8.2.3); ASGI servers pass them on as they came.
+                values = self.headers.getall("cookie")
+                if len(values) > 1:
+                    header = "; ".join(values)
             cookies = self._cookies = parse_cookie_header(header) if header else {}
         return cookies
 

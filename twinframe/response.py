@@ -8,6 +8,7 @@ from collections.abc import AsyncIterable, Iterable, Mapping
 from datetime import datetime
 from os import PathLike
 from typing import TYPE_CHECKING, Any, Union
+from urllib.parse import quote
 
 from multidict import CIMultiDict
 
@@ -28,6 +29,10 @@ OCTET = "application/octet-stream"
 NO_BODY_STATUSES = frozenset({204, 304})
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+# URL characters a Location header may carry as they are (RFC 3986 reserved and
+# unreserved, plus "%" so existing escapes survive); anything else is escaped.
+_URL_SAFE = "!#$%&'()*+,-./:;=?@[]_~"
+_URL_READY = re.compile(r"[!#$%&'()*+,\-./:;=?@\[\]_~0-9A-Za-z]*\Z")
 _FORBIDDEN_IN_VALUE = re.compile(r"[\r\n\x00]")
 
 
@@ -119,11 +124,15 @@ class Response:
 
     @classmethod
     def redirect(cls, url: str, status: int = 303, headers: HeadersInput = None) -> Response:
-        """A redirect to ``url`` (303 See Other by default; use 307/308 to keep the method)."""
+        """A redirect to ``url`` (303 See Other by default; use 307/308 to keep the method).
+
+        Non-ASCII characters, spaces and controls in ``url`` are percent-encoded
+        (UTF-8); existing ``%XX`` escapes and URL delimiters are kept.
+        """
         if not 300 <= status <= 399:
             raise ValueError(f"redirect status must be 3xx, got {status}")
         response = cls(b"", status, headers, TEXT)
-        response.headers["Location"] = url
+        response.headers["Location"] = url if _URL_READY.match(url) else quote(url, _URL_SAFE)
         return response
 
     @classmethod
