@@ -168,6 +168,10 @@ def _layout(title: str, content: str, flash: str | None = None) -> str:
 """
 
 
+def _when(created_at: str) -> str:
+    return created_at[:16].replace("T", " ") + " UTC"
+
+
 def _paragraphs(text: str) -> str:
     blocks = [block.strip() for block in text.replace("\r\n", "\n").split("\n\n")]
     return "\n".join(f"<p>{_e(block)}</p>" for block in blocks if block)
@@ -290,7 +294,7 @@ def create_app(db_path: str | None = None, secret: str | None = None) -> App:
         delete = app.url_for("delete_post_form", id=id)
         content = f"""<article>
 <h1>{_e(post["title"])}</h1>
-<p class="meta"><time datetime="{_e(post["created_at"])}">{_e(post["created_at"])}</time></p>
+<p class="meta"><time datetime="{_e(post["created_at"])}">{_e(_when(post["created_at"]))}</time></p>
 {_paragraphs(post["body"])}
 </article>
 <form method="post" action="{_e(delete)}" class="delete">

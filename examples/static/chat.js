@@ -24,6 +24,7 @@ function show(event) {
     line([[`${time} `, "meta"], [event.user, "user"], [`: ${event.text}`]], "message");
   } else if (event.type === "join" || event.type === "leave") {
     line([[`${time} ${event.user} ${event.type === "join" ? "joined" : "left"} #${event.room}`]], "notice");
+    refreshRooms();
   }
 }
 
