@@ -241,6 +241,9 @@ def call_asgi(
 
     error = asyncio.run(run())
     if not messages:
+        if disconnect_early and error is None:
+            # The client left mid-body: answering nobody is right (status 0 says so).
+            return RawResult(0, [], b"", None, messages, state["read"])
         raise ASGIProtocolError(f"the app sent nothing (raised {error!r})")
     start = messages[0]
     finished = not messages[-1].get("more_body", False) and len(messages) > 1

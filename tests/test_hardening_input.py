@@ -213,7 +213,8 @@ def test_body_shorter_than_content_length_is_not_a_server_error(interface, caplo
             result = call_asgi(
                 app, "POST", b"/json", headers, chunks=[b'{"a": '], disconnect_early=True
             )
-    assert 400 <= result.status < 500
+    # WSGI answers 400 into the void; ASGI sends nothing after http.disconnect (status 0).
+    assert result.status == (400 if interface == "wsgi" else 0)
     assert calls == []
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     ok = CALLERS[interface](app, "GET", b"/ok")
@@ -490,3 +491,28 @@ def test_plain_hosts_are_accepted(make_client, host):
     response = client.get("/host", headers={"host": host})
     assert response.status_code == 200
     assert f">{host}</a>" in response.text
+
+
+class RefusingInput(CountingInput):
+    """A ``wsgi.input`` whose server-side parser refuses the body framing mid-read."""
+
+    def read(self, size: int = -1) -> bytes:
+        raise _ServerParseError("Invalid chunk size: 'zz'")
+
+
+class _ServerParseError(Exception):
+    """Like gunicorn's InvalidChunkSize: not an OSError, raised from wsgi.input.read()."""
+
+
+def test_wsgi_input_refusing_the_framing_is_400(caplog):
+    # WSGI only: ASGI servers refuse bad framing before the app sees a message.
+    app, calls = build_app()
+    headers = [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")]
+    with caplog.at_level(logging.DEBUG, logger="twinframe"):
+        result = call_wsgi(
+            app, "POST", b"/json", headers, wsgi_input=RefusingInput([]), input_terminated=True
+        )
+    assert result.status == 400
+    assert json.loads(result.body)["detail"] == "malformed request body framing"
+    assert calls == []
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

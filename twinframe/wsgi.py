@@ -139,6 +139,11 @@ class WSGIRequest(Request):
             return bytes(stream.read(size))
         except (OSError, ValueError) as exc:  # the server saw the connection drop
             raise ClientDisconnect() from exc
+        except Exception as exc:
+            # The server's own parser refused the body framing (e.g. gunicorn's
+            # InvalidChunkSize): the client sent garbage, not a server fault.
+            logger.info("request body framing refused by the server: %r", exc)
+            raise BadRequest("malformed request body framing") from None
 
     async def _receive_body(self, limit: int) -> bytes:
         if self.environ.get("CONTENT_LENGTH") in (None, "", "0") and not self.environ.get(

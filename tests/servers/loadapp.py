@@ -1,0 +1,184 @@
+"""The app tests/servers/test_load.py and test_faults.py serve with real servers.
+
+    gunicorn loadapp:app.wsgi   (sync or gthread workers)
+    uvicorn loadapp:app.asgi
+
+Records live in SQLite (``TWINFRAME_LOAD_DB``), one connection per thread, so
+every worker process and thread sees every record. ``TWINFRAME_LOAD_DIR`` gets
+one marker file per stream that a client abandoned (the generator was closed
+before its end).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+from twinframe import App, HTTPError, Response, UnprocessableContent, WebSocket, WebSocketDisconnect
+
+DB_PATH = os.environ.get("TWINFRAME_LOAD_DB", "load.sqlite3")
+MARKERS = Path(os.environ.get("TWINFRAME_LOAD_DIR", "."))
+
+app = App(max_body_size=16 * 1024)
+_local = threading.local()
+_calls = itertools.count(1)
+
+
+def db() -> sqlite3.Connection:
+    """This thread's connection (WAL, so readers never wait for the writer)."""
+    conn: sqlite3.Connection | None = getattr(_local, "conn", None)
+    if conn is None:
+        conn = sqlite3.connect(DB_PATH, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS records (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+        )
+        _local.conn = conn
+    return conn
+
+
+def insert(key: object, value: object) -> None:
+    if not isinstance(key, str) or not isinstance(value, str) or not key:
+        raise UnprocessableContent("'key' and 'value' must be non-empty strings")
+    try:
+        db().execute("INSERT INTO records (key, value) VALUES (?, ?)", (key, value))
+    except sqlite3.IntegrityError:
+        raise HTTPError(409, f"record {key!r} exists") from None
+
+
+@app.get("/ok")
+def ok(req):
+    return "ok"
+
+
+@app.get("/pid")
+def pid(req):
+    return {"pid": os.getpid()}
+
+
+@app.post("/records")
+def create(req):
+    data = req.json
+    if not isinstance(data, dict):
+        raise UnprocessableContent("expected a JSON object")
+    insert(data.get("key"), data.get("value"))
+    return Response.json({"key": data["key"]}, status=201)
+
+
+@app.post("/records/async")
+async def create_async(req):
+    data = req.json
+    if not isinstance(data, dict):
+        raise UnprocessableContent("expected a JSON object")
+    # SQLite is blocking: the insert goes to a thread (ASGI) or runs inline (WSGI loop).
+    await asyncio.get_running_loop().run_in_executor(
+        None, insert, data.get("key"), data.get("value")
+    )
+    return Response.json({"key": data["key"]}, status=201)
+
+
+@app.post("/records/slow")
+def create_slow(req):
+    """Takes a while after reading the body: a client may hang up meanwhile."""
+    data = req.json
+    time.sleep(float(req.query.get("delay", "0.5")))
+    insert(data.get("key"), data.get("value"))
+    return Response.json({"key": data["key"]}, status=201)
+
+
+@app.get("/records/{key}")
+def read(req, key):
+    row = db().execute("SELECT value FROM records WHERE key = ?", (key,)).fetchone()
+    if row is None:
+        raise HTTPError(404, f"no record {key!r}")
+    return {"key": key, "value": row[0]}
+
+
+@app.get("/count")
+def count(req):
+    return {"count": db().execute("SELECT COUNT(*) FROM records").fetchone()[0]}
+
+
+@app.get("/flaky")
+def flaky(req):
+    """Raises on every tenth call (per worker process)."""
+    n = next(_calls)
+    if n % 10 == 0:
+        raise RuntimeError(f"flaky handler failing on call {n}")
+    return {"call": n}
+
+
+def _mark_abandoned(name: str, sent: int, total: int) -> None:
+    if sent < total:
+        (MARKERS / f"abandoned-{name}-{os.getpid()}-{time.monotonic_ns()}").write_text(str(sent))
+
+
+@app.get("/stream")
+def stream(req):
+    """``n`` chunks of ``size`` bytes, ``delay`` seconds apart (sync generator)."""
+    n, size = int(req.query.get("n", "10")), int(req.query.get("size", "1024"))
+    delay = float(req.query.get("delay", "0"))
+    name = req.query.get("name", "sync")
+
+    def chunks() -> Iterator[bytes]:
+        sent = 0
+        try:
+            for _ in range(n):
+                yield b"x" * size
+                sent += 1
+                if delay:
+                    time.sleep(delay)
+        finally:
+            _mark_abandoned(name, sent, n)
+
+    return Response.stream(chunks())
+
+
+@app.get("/astream")
+async def astream(req):
+    """Like /stream, from an async generator."""
+    n, size = int(req.query.get("n", "10")), int(req.query.get("size", "1024"))
+    delay = float(req.query.get("delay", "0"))
+    name = req.query.get("name", "async")
+
+    async def chunks() -> AsyncIterator[bytes]:
+        sent = 0
+        try:
+            for _ in range(n):
+                yield b"x" * size
+                sent += 1
+                if delay:
+                    await asyncio.sleep(delay)
+        finally:
+            _mark_abandoned(name, sent, n)
+
+    return Response.stream(chunks())
+
+
+@app.get("/broken-stream")
+def broken_stream(req):
+    def chunks() -> Iterator[bytes]:
+        yield b"partial-"
+        raise RuntimeError("stream broke mid-way")
+
+    return Response.stream(chunks())
+
+
+@app.websocket("/ws/echo")
+async def ws_echo(ws: WebSocket):
+    await ws.accept()
+    try:
+        async for text in ws.iter_text():
+            await ws.send_text(text)
+    except WebSocketDisconnect:
+        pass
+
+
+wsgi = app.wsgi
