@@ -891,3 +891,25 @@ def test_debug_puts_the_traceback_in_the_body(make_client, path):
     text = client.get(path, headers={"Accept": "text/plain"}).text
     assert "Traceback (most recent call last)" in text
     assert "ValueError" in text
+
+
+def test_debug_shows_failures_of_error_handlers_and_invalid_responses(make_client):
+    app = App(debug=True)
+
+    @app.errorhandler(404)
+    def broken(req, exc):
+        raise RuntimeError("error handler broke")
+
+    @app.get("/bad-header")
+    def bad_header(req):
+        return Response("x", headers={"X-Bad": "a\nb"})
+
+    client = make_client(app)
+    detail = client.get("/nowhere").json()["detail"]
+    assert "RuntimeError: error handler broke" in detail
+    detail = client.get("/bad-header").json()["detail"]
+    assert "ValueError" in detail and "X-Bad" in detail
+    # Without debug, neither reaches the client.
+    app.debug = False
+    assert "detail" not in client.get("/nowhere").json()
+    assert "detail" not in client.get("/bad-header").json()

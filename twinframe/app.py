@@ -239,10 +239,10 @@ class App(Router):
                 raise ValueError(f"response status {response.status!r} is not a final HTTP status")
             response.finalize(req)
             return response, response.header_list()
-        except Exception:
+        except Exception as exc:
             logger.exception("invalid response from %s %s", req.method, req.path)
             response.close()
-            response = self._internal_error(req)
+            response = self._internal_error(req, exc)
             return response, response.header_list()
 
     def _unrouted(self, req: Request) -> Response:
@@ -343,9 +343,9 @@ class App(Router):
                     result = await req._call(handler, req, exc)
                 if result is not None:  # None: the handler declines, the default rendering answers
                     return self._error_handler_response(result, handler, exc)
-            except Exception:
+            except Exception as failure:
                 logger.exception("error handler %r failed while handling %r", handler, exc)
-                return self._internal_error(req)
+                return self._internal_error(req, failure)
         if isinstance(exc, HTTPError):
             return problem_response(exc.status, exc.detail, exc.headers, req._header("accept"))
         if isinstance(exc, ClientDisconnect):
