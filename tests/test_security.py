@@ -238,3 +238,23 @@ def test_safe_path_and_response_file_refuse_escapes(static_tree, relative):
     assert safe_path(static_tree, "sub/inner.txt") == str(
         (static_tree / "sub" / "inner.txt").resolve()
     )
+
+
+DOCS_PAGE = Path(__file__).resolve().parent.parent / "docs" / "security.md"
+
+
+def test_security_doc_snippets_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    blocks = DOCS_PAGE.read_text("utf-8").split("```python\n")[1:]
+    assert len(blocks) >= 4
+    for index, block in enumerate(blocks):
+        code = block.split("```", 1)[0]
+        exec(compile(code, f"docs/security.md#{index}", "exec"), {"__name__": f"security_{index}"})
+
+
+def test_security_doc_lists_every_app_limit():
+    import inspect
+
+    text = DOCS_PAGE.read_text("utf-8")
+    options = [name for name in inspect.signature(App).parameters if name.startswith("max_")]
+    assert options and all(f"`{name}`" in text for name in [*options, "debug"]), options

@@ -182,3 +182,30 @@ async def ws_echo(ws: WebSocket):
 
 
 wsgi = app.wsgi
+
+
+@app.websocket("/ws/json")
+async def ws_json(ws: WebSocket):
+    """Echoes JSON; invalid JSON is not caught here, so twinframe closes with 1003."""
+    await ws.accept()
+    async for value in ws.iter_json():
+        await ws.send_json({"echo": value})
+
+
+@app.websocket("/ws/firehose")
+async def ws_firehose(ws: WebSocket):
+    """Sends until the client is gone, then leaves a marker saying how it ended."""
+    await ws.accept()
+    sent = 0
+    try:
+        while True:
+            await ws.send_text("x" * 1024)
+            sent += 1
+            await asyncio.sleep(0)
+    except WebSocketDisconnect as exc:
+        (MARKERS / f"firehose-ended-{exc.code}").write_text(str(sent))
+
+
+@app.websocket("/ws/never-accepts")
+async def ws_never_accepts(ws: WebSocket):
+    return None  # neither accepted nor closed: twinframe refuses the handshake
