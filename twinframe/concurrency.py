@@ -82,7 +82,9 @@ class ThreadPool:
         if executor is None:
             with self._lock:
                 if self._executor is None:
-                    self._executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="twinframe")
+                    self._executor = ThreadPoolExecutor(
+                        self.max_workers, thread_name_prefix="twinframe"
+                    )
                 executor = self._executor
         return executor
 

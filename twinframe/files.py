@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from .request import Request
 
 _CHUNK = 65536
+# Non-text types whose content is UTF-8 text: served with "; charset=utf-8".
+_UTF8_TYPES = ("application/javascript", "application/json")
 
 
 def safe_path(root: str | PathLike[str], relative: str | PathLike[str]) -> str:
@@ -39,7 +41,7 @@ class _FileChunks:
         self._file: IO[bytes] | None = None
 
     def __iter__(self) -> Iterator[bytes]:
-        self._file = file = open(self.path, "rb")  # noqa: SIM115 - closed in close()
+        self._file = file = open(self.path, "rb")  # closed in close()
         file.seek(self.offset)
         remaining = self.length
         try:
@@ -78,9 +80,9 @@ class FileResponse(Response):
         if not os.path.isfile(full):
             raise NotFound("no such file")
         if content_type is None:
-            guessed, encoding = mimetypes.guess_type(filename or full)
+            guessed, _ = mimetypes.guess_type(filename or full)
             content_type = guessed or OCTET
-            if content_type.startswith("text/") or content_type in ("application/javascript", "application/json"):
+            if content_type.startswith("text/") or content_type in _UTF8_TYPES:
                 content_type += "; charset=utf-8"
         super().__init__(b"", 200, headers, content_type)
         self.path = full
@@ -96,7 +98,8 @@ class FileResponse(Response):
         if filename is not None:
             # Plain-ASCII name for old clients; filename* carries the real one.
             fallback = "".join(
-                c if " " <= c <= "~" and c not in '"\\' else "?" if c > "~" else "" for c in filename
+                c if " " <= c <= "~" and c not in '"\\' else "?" if c > "~" else ""
+                for c in filename
             )
             h.setdefault(
                 "Content-Disposition",
@@ -164,16 +167,16 @@ class FileResponse(Response):
             return False
 
     def open_whole_remainder(self) -> IO[bytes] | None:
-        """An open file positioned at the range start when the range runs to EOF (for wsgi.file_wrapper)."""
+        """An open file at the range start, when the range runs to EOF (for wsgi.file_wrapper)."""
         if self.body_stream is None or self.offset + self.length != self.size:
             return None
-        file = open(self.path, "rb")  # noqa: SIM115 - the WSGI server closes it
+        file = open(self.path, "rb")  # the WSGI server closes it
         file.seek(self.offset)
         return file
 
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | None:
-    """(start, end) inclusive for one ``bytes=`` range; (-1, -1) if unsatisfiable; None to ignore."""
+    """Inclusive (start, end) of one ``bytes=`` range; (-1, -1) if unsatisfiable; None to ignore."""
     unit, _, spec = header.partition("=")
     if unit.strip().lower() != "bytes" or "," in spec:
         return None
