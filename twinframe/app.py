@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from types import SimpleNamespace
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from .asgi import ASGIAdapter
 from .concurrency import ThreadPool
-from .errors import ClientDisconnect, HTTPError, MethodNotAllowed, NotFound, UpgradeRequired, problem_response
+from .errors import (
+    ClientDisconnect,
+    HTTPError,
+    MethodNotAllowed,
+    NotFound,
+    UpgradeRequired,
+    problem_response,
+)
 from .request import Request
 from .response import TEXT, Response
 from .routing import WEBSOCKET, Handler, Matcher, Router, is_async_callable
@@ -22,7 +29,7 @@ logger = logging.getLogger("twinframe")
 
 F = TypeVar("F", bound=Callable[..., Any])
 Lifespan = Callable[["App"], AbstractAsyncContextManager[Any]]
-ErrorKey = Union[int, type[BaseException]]
+ErrorKey = int | type[BaseException]
 
 _LOCATION_SAFE = "/:@!$&'()*+,;=-._~"
 
@@ -113,7 +120,10 @@ class App(Router):
         return self.url_path_for(name, **params)
 
     def before_request(self, hook: F) -> F:
-        """Decorator: ``hook(req)`` runs before each routed handler; a non-None return answers instead."""
+        """Decorator: ``hook(req)`` runs before each routed handler.
+
+        A non-None return value answers the request instead of the handler.
+        """
         self._before.append((hook, is_async_callable(hook)))
         return hook
 
@@ -134,7 +144,8 @@ class App(Router):
 
     def errorhandler(self, key: ErrorKey) -> Callable[[F], F]:
         """Decorator: ``handler(req, exc)`` answers for a status code or an exception class."""
-        if not isinstance(key, int) and not (isinstance(key, type) and issubclass(key, BaseException)):
+        is_exception_class = isinstance(key, type) and issubclass(key, BaseException)
+        if not isinstance(key, int) and not is_exception_class:
             raise TypeError(f"errorhandler takes a status code or an exception class, not {key!r}")
 
         def decorator(handler: F) -> F:
@@ -222,7 +233,9 @@ class App(Router):
                         result = await req._await(handler(req, **params))
                     else:
                         result = await req._call(handler, req, **params)
-                    response = result if type(result) is Response else self._to_response(result, handler)
+                    response = (
+                        result if type(result) is Response else self._to_response(result, handler)
+                    )
         except Exception as exc:
             response = await self._handle_error(req, exc)
         if self._after:
@@ -262,7 +275,9 @@ class App(Router):
         if path != "/":
             alternative = path[:-1] if path.endswith("/") else path + "/"
             # "//host" would be read by browsers as another site: never redirect there.
-            if not alternative.startswith("//") and matcher.allowed_methods(alternative) - {WEBSOCKET}:
+            if not alternative.startswith("//") and (
+                matcher.allowed_methods(alternative) - {WEBSOCKET}
+            ):
                 location = quote(req.root_path + alternative, safe=_LOCATION_SAFE)
                 if req.query_string:
                     # query_string holds the raw bytes as latin-1 characters: quote those bytes.
@@ -349,7 +364,9 @@ class App(Router):
         if isinstance(exc, HTTPError):
             return problem_response(exc.status, exc.detail, exc.headers, req._header("accept"))
         if isinstance(exc, ClientDisconnect):
-            logger.debug("client disconnected before sending the whole body: %s %s", req.method, req.path)
+            logger.debug(
+                "client disconnected before sending the whole body: %s %s", req.method, req.path
+            )
             return problem_response(400, "request body incomplete", None, req._header("accept"))
         logger.error("unhandled exception in %s %s", req.method, req.path, exc_info=exc)
         return self._internal_error(req, exc)
