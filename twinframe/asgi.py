@@ -92,6 +92,7 @@ class ASGIRequest(ASGIConnection, Request):
 
     _loop: asyncio.AbstractEventLoop | None = None
     _body_done = False
+    _received = 0  # body bytes received so far
     _disconnected = False  # the server said http.disconnect: nobody to answer
 
     def __init__(self, app: App, scope: Scope, receive: Receive) -> None:
@@ -120,8 +121,8 @@ class ASGIRequest(ASGIConnection, Request):
 
     # -- body -------------------------------------------------------------------------
 
-    async def _chunks(self, limit: int | None) -> AsyncIterator[bytes]:
-        total = 0
+    async def _next_chunk(self, limit: int | None) -> bytes | None:
+        """The next non-empty piece of the body, or None once it is complete."""
         while not self._body_done:
             message = await self._receive()
             kind = message["type"]
@@ -130,16 +131,24 @@ class ASGIRequest(ASGIConnection, Request):
                 if not message.get("more_body", False):
                     self._body_done = True
                 if chunk:
-                    total += len(chunk)
-                    if limit is not None and total > limit:
+                    self._received += len(chunk)
+                    if limit is not None and self._received > limit:
                         raise PayloadTooLarge(f"request body exceeds the {limit}-byte limit")
-                    yield chunk
+                    return chunk  # type: ignore[no-any-return]
             elif kind == "http.disconnect":
                 self._disconnected = True
                 raise ClientDisconnect()
+        return None
+
+    async def _chunks(self, limit: int | None) -> AsyncIterator[bytes]:
+        while (chunk := await self._next_chunk(limit)) is not None:
+            yield chunk
 
     async def _receive_body(self, limit: int) -> bytes:
-        chunks = [chunk async for chunk in self._chunks(limit)]
+        # A plain loop, not an async generator: this runs on every request.
+        chunks = []
+        while (chunk := await self._next_chunk(limit)) is not None:
+            chunks.append(chunk)
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def _aiter_body(self) -> AsyncIterator[bytes]:

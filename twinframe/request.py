@@ -221,6 +221,9 @@ class Request(HTTPConnection):
     _form: MultiDictProxy[str] | None = None
     _files: MultiDictProxy[UploadedFile] | None = None
     _consumed = False
+    # True where ``_call`` would just call the function (WSGI): the pipeline then
+    # calls sync handlers itself, saving a coroutine per request.
+    _sync_inline = False
     # An error the adapter found while building the request (bad path encoding,
     # over-long URL): the pipeline answers with it before routing.
     _error: Exception | None = None
@@ -233,6 +236,11 @@ class Request(HTTPConnection):
     async def _receive_body(self, limit: int) -> bytes:
         """Read the whole body; raise PayloadTooLarge past ``limit``, ClientDisconnect if cut short."""
         raise NotImplementedError
+
+    def _has_no_body(self) -> bool:
+        """True when the request certainly has no body (nothing to receive, no valid
+        Content-Length other than 0); False if unsure."""
+        return False
 
     def _iter_body(self) -> Iterator[bytes]:
         raise NotImplementedError
@@ -271,6 +279,9 @@ class Request(HTTPConnection):
     # -- body -----------------------------------------------------------------------
 
     async def _load_body(self) -> None:
+        if self._has_no_body():
+            self._body = b""
+            return
         limit = self.app.max_body_size
         length = self.content_length
         if length is not None and length > limit:

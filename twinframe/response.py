@@ -27,6 +27,12 @@ OCTET = "application/octet-stream"
 
 # Statuses whose responses carry no body, so no Content-Type or Content-Length.
 NO_BODY_STATUSES = frozenset({204, 304})
+# Content types twinframe itself sets: known to be valid header values, so
+# header_list() needn't check them again on every response.
+_KNOWN_CONTENT_TYPES = frozenset({TEXT, HTML, JSON, OCTET, "application/problem+json"})
+# One encoder for every Response.json: json.dumps() with non-default options
+# builds a new JSONEncoder per call.
+_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 # URL characters a Location header may carry as they are (RFC 3986 reserved and
@@ -119,7 +125,7 @@ class Response:
         content_type: str = JSON,
     ) -> Response:
         """A JSON response; ``data`` is serialised with the standard ``json`` module."""
-        body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        body = _encode_json(data).encode("utf-8")
         return cls(body, status, headers, content_type)
 
     @classmethod
@@ -246,7 +252,8 @@ class Response:
                     has_length = True
                 out.append((lower, value))
         if content_type is not None:
-            check_header("content-type", content_type)
+            if content_type not in _KNOWN_CONTENT_TYPES:
+                check_header("content-type", content_type)
             out.append(("content-type", content_type))
         if not has_length and status not in NO_BODY_STATUSES and status >= 200:
             if self.body_stream is None:

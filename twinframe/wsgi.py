@@ -49,6 +49,8 @@ def _environ_key(name: str) -> str:
 class WSGIRequest(Request):
     """A Request read from a WSGI environ (``req.environ`` holds the original)."""
 
+    _sync_inline = True  # _call runs the function directly
+
     def __init__(self, app: App, environ: Environ) -> None:
         self.app = app
         self.environ = environ
@@ -145,11 +147,22 @@ class WSGIRequest(Request):
             logger.info("request body framing refused by the server: %r", exc)
             raise BadRequest("malformed request body framing") from None
 
+    def _has_no_body(self) -> bool:
+        environ = self.environ
+        length = environ.get("CONTENT_LENGTH")
+        if length == "0":
+            return True
+        if length:
+            return False
+        if not environ.get("wsgi.input_terminated"):
+            return True  # PEP 3333: without a length, only a terminated input may be read
+        # HTTP/1.x frames a request body by Content-Length or Transfer-Encoding
+        # (RFC 9112 section 6.3): with neither, there is none.
+        return "HTTP_TRANSFER_ENCODING" not in environ and str(
+            environ.get("SERVER_PROTOCOL", "")
+        ).startswith("HTTP/1.")
+
     async def _receive_body(self, limit: int) -> bytes:
-        if self.environ.get("CONTENT_LENGTH") in (None, "", "0") and not self.environ.get(
-            "wsgi.input_terminated"
-        ):
-            return b""
         return b"".join(self._read_chunks(limit))
 
     def _iter_body(self) -> Iterator[bytes]:
