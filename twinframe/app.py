@@ -231,6 +231,8 @@ class App(Router):
                     handler = route.handler
                     if route.is_async:
                         result = await req._await(handler(req, **params))
+                    elif req._sync_inline:
+                        result = handler(req, **params)
                     else:
                         result = await req._call(handler, req, **params)
                     response = (
