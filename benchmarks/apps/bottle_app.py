@@ -1,0 +1,43 @@
+"""The scenarios in Bottle (WSGI only), with plain functions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import bottle
+
+from ..scenarios import DYNAMIC_ROUTES, dynamic_patterns
+
+HANDLERS = {"wsgi": "plain functions"}
+
+
+def build_wsgi(routes: int = DYNAMIC_ROUTES) -> Callable[..., Any]:
+    """A Bottle app serving every scenario (dicts become JSON through its JSON plugin)."""
+    app = bottle.Bottle()
+    request, response = bottle.request, bottle.response
+
+    def hello() -> str:
+        response.content_type = "text/plain; charset=utf-8"
+        return "Hello, World!"
+
+    def user(id: int) -> dict[str, int]:
+        return {"id": id}
+
+    def echo() -> Any:
+        return request.json
+
+    def search() -> dict[str, Any]:
+        query = request.query
+        return {
+            "q": query.get("q"),
+            "tags": query.getall("tag"),
+            "limit": int(query.get("limit", "20")),
+        }
+
+    app.route("/", "GET", hello)
+    for prefix in dynamic_patterns(routes):
+        app.route(f"/{prefix}/<id:int>", "GET", user)
+    app.route("/echo", "POST", echo)
+    app.route("/search", "GET", search)
+    return app

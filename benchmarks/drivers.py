@@ -1,0 +1,191 @@
+"""Call WSGI and ASGI apps in-process the way a server would, without a network.
+
+A driver prepares the request once (environ or scope), then each call hands the
+app a fresh copy (and a fresh body stream), as a server does per request. The
+ASGI driver runs a whole batch inside one coroutine on one event loop, so the
+timing holds the app's own work plus a minimal ``receive``/``send``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .scenarios import Scenario
+
+WSGIApp = Callable[..., Any]
+ASGIApp = Callable[..., Any]
+Result = tuple[int, dict[str, str], bytes]
+
+
+def make_environ(scenario: Scenario) -> dict[str, Any]:
+    """The WSGI environ a server would build for ``scenario`` (without ``wsgi.input``)."""
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": scenario.method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": scenario.path,
+        "QUERY_STRING": scenario.query,
+        # gunicorn also passes the request target as sent.
+        "RAW_URI": scenario.path + ("?" + scenario.query if scenario.query else ""),
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "REMOTE_PORT": "50000",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "wsgi.input_terminated": True,  # as gunicorn sets it
+    }
+    for name, value in scenario.all_headers():
+        key = name.upper().replace("-", "_")
+        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            key = "HTTP_" + key
+        environ[key] = value
+    return environ
+
+
+def make_scope(scenario: Scenario) -> dict[str, Any]:
+    """The ASGI HTTP scope a server would build for ``scenario``."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": scenario.method,
+        "scheme": "http",
+        "path": scenario.path,
+        "raw_path": scenario.path.encode(),
+        "query_string": scenario.query.encode(),
+        "root_path": "",
+        "headers": [(k.encode(), v.encode()) for k, v in scenario.all_headers()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+
+
+class WSGIDriver:
+    """Calls a WSGI app with ``scenario``'s request."""
+
+    def __init__(self, app: WSGIApp, scenario: Scenario) -> None:
+        self.app = app
+        self.environ = make_environ(scenario)
+        self.body = scenario.body
+
+    def once(self) -> Result:
+        """One request; returns (status, headers, body) for the correctness check."""
+        started: dict[str, Any] = {}
+
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
+            started["status"] = int(status.split(" ", 1)[0])
+            started["headers"] = {k.lower(): v for k, v in headers}
+            return None
+
+        environ = dict(self.environ)
+        environ["wsgi.input"] = io.BytesIO(self.body)
+        result = self.app(environ, start_response)
+        try:
+            body = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        return started["status"], started["headers"], body
+
+    def timed(self, count: int) -> float:
+        """Seconds taken by ``count`` requests, the body fully consumed each time."""
+        app = self.app
+        base = self.environ
+        payload = self.body
+        BytesIO = io.BytesIO
+
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> None:
+            return None
+
+        start = time.perf_counter()
+        for _ in range(count):
+            environ = dict(base)
+            environ["wsgi.input"] = BytesIO(payload)
+            result = app(environ, start_response)
+            for _chunk in result:
+                pass
+            if hasattr(result, "close"):
+                result.close()
+        return time.perf_counter() - start
+
+
+class _Receive:
+    """The request body as a single ``http.request`` message, then ``http.disconnect``."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, body: bytes) -> None:
+        self.message: dict[str, Any] | None = {
+            "type": "http.request",
+            "body": body,
+            "more_body": False,
+        }
+
+    async def __call__(self) -> dict[str, Any]:
+        message = self.message
+        if message is None:
+            return {"type": "http.disconnect"}
+        self.message = None
+        return message
+
+
+async def _discard(message: Any) -> None:
+    return None
+
+
+class ASGIDriver:
+    """Calls an ASGI app with ``scenario``'s request, on one event loop."""
+
+    def __init__(self, app: ASGIApp, scenario: Scenario, loop: asyncio.AbstractEventLoop) -> None:
+        self.app = app
+        self.scope = make_scope(scenario)
+        self.body = scenario.body
+        self.loop = loop
+
+    def once(self) -> Result:
+        """One request; returns (status, headers, body) for the correctness check."""
+        messages: list[dict[str, Any]] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            messages.append(message)
+
+        scope = dict(self.scope)
+        self.loop.run_until_complete(self.app(scope, _Receive(self.body), send))
+        start = messages[0]
+        assert start["type"] == "http.response.start", start
+        headers = {
+            bytes(k).decode("latin-1").lower(): bytes(v).decode("latin-1")
+            for k, v in start["headers"]
+        }
+        body = b"".join(m.get("body", b"") for m in messages[1:])
+        assert not messages[-1].get("more_body", False), "the response never finished"
+        return start["status"], headers, body
+
+    def timed(self, count: int) -> float:
+        """Seconds taken by ``count`` requests, measured inside one coroutine."""
+        return self.loop.run_until_complete(self._timed(count))
+
+    async def _timed(self, count: int) -> float:
+        app = self.app
+        base = self.scope
+        payload = self.body
+        start = time.perf_counter()
+        for _ in range(count):
+            await app(dict(base), _Receive(payload), _discard)
+        return time.perf_counter() - start
