@@ -65,7 +65,8 @@ class ASGIConnection(HTTPConnection):
         return None
 
     def _header_items(self) -> list[tuple[str, str]]:
-        return [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in self.scope["headers"]]
+        headers = self.scope["headers"]
+        return [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in headers]
 
     @property
     def client(self) -> tuple[str, int] | None:
@@ -115,11 +116,25 @@ class ASGIRequest(ASGIConnection, Request):
 
     @property
     def content_length(self) -> int | None:
-        """The ``Content-Length`` header as an int, or None; 400 if invalid or sent twice differently."""
+        """The ``Content-Length`` header as an int, or None.
+
+        400 if it is invalid or sent twice with different values.
+        """
         values = [v.decode("latin-1") for k, v in self.scope["headers"] if k == b"content-length"]
         return parse_content_length(",".join(values) if values else None)
 
     # -- body -------------------------------------------------------------------------
+
+    def _has_no_body(self) -> bool:
+        # HTTP/1.x frames a request body by Content-Length or Transfer-Encoding
+        # (RFC 9112 section 6.3): with neither there is none, so the server's
+        # empty http.request message needn't be awaited.
+        if self.scope.get("http_version", "1.1") not in ("1.1", "1.0"):
+            return False
+        for name, _ in self.scope["headers"]:
+            if name == b"content-length" or name == b"transfer-encoding":
+                return False
+        return True
 
     async def _next_chunk(self, limit: int | None) -> bytes | None:
         """The next non-empty piece of the body, or None once it is complete."""
@@ -217,7 +232,8 @@ class ASGIAdapter:
             }
         )
         if response.body_stream is None or req.method == "HEAD":
-            await send({"type": "http.response.body", "body": b"" if req.method == "HEAD" else response.body})
+            body = b"" if req.method == "HEAD" else response.body
+            await send({"type": "http.response.body", "body": body})
             if response.body_stream is not None:
                 await _close(response)
             return
@@ -238,7 +254,9 @@ class ASGIAdapter:
                 if type(chunk) is str:
                     chunk = chunk.encode("utf-8")
                 if chunk:
-                    await send({"type": "http.response.body", "body": bytes(chunk), "more_body": True})
+                    await send(
+                        {"type": "http.response.body", "body": bytes(chunk), "more_body": True}
+                    )
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
         try:
@@ -267,14 +285,16 @@ class ASGIAdapter:
                     await self.app.startup()
                 except BaseException as exc:
                     logger.exception("startup failed")
-                    await send({"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"})
+                    reason = f"{type(exc).__name__}: {exc}"
+                    await send({"type": "lifespan.startup.failed", "message": reason})
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 try:
                     await self.app.shutdown()
                 except BaseException as exc:
-                    await send({"type": "lifespan.shutdown.failed", "message": f"{type(exc).__name__}: {exc}"})
+                    reason = f"{type(exc).__name__}: {exc}"
+                    await send({"type": "lifespan.shutdown.failed", "message": reason})
                     return
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -196,7 +196,9 @@ class HTTPConnection:
 class BodyStream:
     """The request body, chunk by chunk: ``for chunk in req.stream()`` or ``async for``."""
 
-    def __init__(self, sync: Callable[[], Iterator[bytes]], async_: Callable[[], AsyncIterator[bytes]]):
+    def __init__(
+        self, sync: Callable[[], Iterator[bytes]], async_: Callable[[], AsyncIterator[bytes]]
+    ):
         self._sync = sync
         self._async = async_
 
@@ -234,7 +236,7 @@ class Request(HTTPConnection):
     # -- supplied by the protocol adapter -----------------------------------------
 
     async def _receive_body(self, limit: int) -> bytes:
-        """Read the whole body; raise PayloadTooLarge past ``limit``, ClientDisconnect if cut short."""
+        """Read the whole body: PayloadTooLarge past ``limit``, ClientDisconnect if cut short."""
         raise NotImplementedError
 
     def _has_no_body(self) -> bool:

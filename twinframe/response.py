@@ -7,7 +7,7 @@ import re
 from collections.abc import AsyncIterable, Iterable, Mapping
 from datetime import datetime
 from os import PathLike
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from multidict import CIMultiDict
@@ -17,8 +17,8 @@ from .cookies import format_set_cookie
 if TYPE_CHECKING:
     from .request import Request
 
-HeadersInput = Union[Mapping[str, str], Iterable[tuple[str, str]], None]
-BodyStream = Union[Iterable[bytes], AsyncIterable[bytes]]
+HeadersInput = Mapping[str, str] | Iterable[tuple[str, str]] | None
+BodyStream = Iterable[bytes] | AsyncIterable[bytes]
 
 TEXT = "text/plain; charset=utf-8"
 HTML = "text/html; charset=utf-8"

@@ -31,7 +31,9 @@ Environ = dict[str, Any]
 
 
 class StartResponse(Protocol):
-    def __call__(self, status: str, headers: list[tuple[str, str]], exc_info: Any = ..., /) -> Any: ...
+    def __call__(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = ..., /
+    ) -> Any: ...
 
 
 _STATUS_LINES = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
@@ -194,7 +196,9 @@ class WSGIAdapter:
             self._start()
         req = WSGIRequest(self.app, environ)
         if self._startup_error is not None:
-            logger.error("refusing %s %s: startup failed: %r", req.method, req.path, self._startup_error)
+            logger.error(
+                "refusing %s %s: startup failed: %r", req.method, req.path, self._startup_error
+            )
             response = problem_response(500, None, None, req._header("accept"))
             headers = response.header_list()
         else:
