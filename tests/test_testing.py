@@ -302,3 +302,35 @@ def test_upload_generator_is_pulled_as_the_app_reads(make_client, url):
     # (a WSGI read(64 KiB) waits for 64 KiB, like a real server's wsgi.input).
     assert order.index("read a") < order.index("send c")
     assert order[-1].startswith("read")
+
+
+@pytest.mark.parametrize("url", ["/sync", "/async"])
+def test_stream_failing_midway_surfaces_in_the_test(make_client, caplog, url):
+    app = App()
+
+    def sync_chunks():
+        yield b"partial"
+        raise RuntimeError("backend went away")
+
+    async def async_chunks():
+        yield b"partial"
+        raise RuntimeError("backend went away")
+
+    @app.get("/sync")
+    def sync_stream(req):
+        return Response.stream(sync_chunks())
+
+    @app.get("/async")
+    async def async_stream(req):
+        return Response.stream(async_chunks())
+
+    client = make_client(app)
+    # Headers are already out, so a real server can only cut the connection;
+    # the test client raises instead of pretending the body was complete.
+    with client.stream("GET", url) as response:
+        assert response.status_code == 200
+        chunks = response.iter_raw()
+        assert next(chunks) == b"partial"
+        with pytest.raises(RuntimeError, match="backend went away"):
+            next(chunks)
+    assert "response stream failed mid-way" in caplog.text
