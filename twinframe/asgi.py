@@ -125,17 +125,6 @@ class ASGIRequest(ASGIConnection, Request):
 
     # -- body -------------------------------------------------------------------------
 
-    def _has_no_body(self) -> bool:
-        # HTTP/1.x frames a request body by Content-Length or Transfer-Encoding
-        # (RFC 9112 section 6.3): with neither there is none, so the server's
-        # empty http.request message needn't be awaited.
-        if self.scope.get("http_version", "1.1") not in ("1.1", "1.0"):
-            return False
-        for name, _ in self.scope["headers"]:
-            if name == b"content-length" or name == b"transfer-encoding":
-                return False
-        return True
-
     async def _next_chunk(self, limit: int | None) -> bytes | None:
         """The next non-empty piece of the body, or None once it is complete."""
         while not self._body_done:
