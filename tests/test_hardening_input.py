@@ -516,3 +516,14 @@ def test_wsgi_input_refusing_the_framing_is_400(caplog):
     assert json.loads(result.body)["detail"] == "malformed request body framing"
     assert calls == []
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_urlencoded_field_limit(make_client):
+    app, calls = build_app(max_form_fields=10)
+    client = make_client(app)
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    many = "&".join(f"f{i}=v" for i in range(11)).encode()
+    assert_problem(client.post("/form", content=many, headers=form), 413, "more than 10 fields")
+    assert calls == []
+    fine = "&".join(f"f{i}=v" for i in range(10)).encode()
+    assert len(client.post("/form", content=fine, headers=form).json()["form"]) == 10

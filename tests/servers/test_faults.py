@@ -61,13 +61,14 @@ class Running:
 
     def __init__(self, server: Server, directory: Path, name: str) -> None:
         self.server, self.dir, self.name = server, directory, name
+        self.client = httpx.Client(base_url=server.url, timeout=10)
 
     @property
     def port(self) -> int:
         return self.server.port
 
     def get(self, path: str, timeout: float = 10) -> httpx.Response:
-        return httpx.get(self.server.url + path, timeout=timeout)
+        return self.client.get(path, timeout=timeout)
 
     def markers(self, prefix: str) -> list[Path]:
         return sorted(self.dir.glob(f"abandoned-{prefix}-*"))
@@ -93,7 +94,9 @@ def running(
     }
     server = start_server(SERVERS[name], directory, env=env, ready_path="/ok", timeout=60)
     try:
-        yield Running(server, directory, name)
+        running = Running(server, directory, name)
+        yield running
+        running.client.close()
     finally:
         server.stop()
 
