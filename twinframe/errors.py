@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -177,6 +178,9 @@ class ClientDisconnect(Exception):
 _ZERO_Q = re.compile(r"(?:^|;)\s*q\s*=\s*0(?:\.0*)?\s*(?:;|$)", re.IGNORECASE)
 
 
+# Clients send the same few Accept values over and over: remember the answers
+# (a pure function of the header; bounded, so odd values can't grow it).
+@functools.lru_cache(maxsize=512)
 def _wants_plain_text(accept: str | None) -> bool:
     # Clients that accept text (curl -H "Accept: text/plain", some browsers'
     # fetches) but no JSON type and no wildcard get a plain-text error.

@@ -154,18 +154,26 @@ class WSGIRequest(Request):
         length = environ.get("CONTENT_LENGTH")
         if length == "0":
             return True
-        if length:
-            return False
-        if not environ.get("wsgi.input_terminated"):
-            return True  # PEP 3333: without a length, only a terminated input may be read
-        # HTTP/1.x frames a request body by Content-Length or Transfer-Encoding
-        # (RFC 9112 section 6.3): with neither, there is none.
-        return "HTTP_TRANSFER_ENCODING" not in environ and str(
-            environ.get("SERVER_PROTOCOL", "")
-        ).startswith("HTTP/1.")
+        # PEP 3333: without a length, only an input the server marks terminated may be read.
+        return not length and not environ.get("wsgi.input_terminated")
 
     async def _receive_body(self, limit: int) -> bytes:
+        if not self.environ.get("CONTENT_LENGTH"):
+            # A terminated input without a length: gunicorn marks every request so,
+            # and most have no body at all, which the first read tells.
+            return self._read_to_end(limit)
         return b"".join(self._read_chunks(limit))
+
+    def _read_to_end(self, limit: int) -> bytes:
+        stream = self.environ["wsgi.input"]
+        chunks = []
+        total = 0
+        while chunk := self._read(stream, _CHUNK):
+            total += len(chunk)
+            if total > limit:
+                raise PayloadTooLarge(f"request body exceeds the {limit}-byte limit")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _iter_body(self) -> Iterator[bytes]:
         return self._read_chunks(None)
