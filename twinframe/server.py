@@ -108,8 +108,12 @@ def _announce(label: str, how: str, host: str, port: int) -> None:
     )
 
 
-class _GracefulExit(Exception):
-    """Raised in the main thread by SIGINT/SIGTERM to leave the serve loop."""
+class _GracefulExit(BaseException):
+    """Raised in the main thread by SIGINT/SIGTERM to leave the serve loop.
+
+    A BaseException, like KeyboardInterrupt: socketserver catches ``Exception``
+    around starting a connection's thread and would log the signal and keep serving.
+    """
 
 
 def _raise_exit(signum: int, frame: FrameType | None) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -64,6 +66,35 @@ def test_sigterm_also_runs_the_shutdown_hooks(server_factory, tmp_path):
     server = server_factory(LAUNCHERS["cli"]("wsgi"), env=_env(tmp_path, "wsgi"))
     assert server.stop(signal.SIGTERM) == 0, server.output
     assert (tmp_path / "shutdown").exists()
+
+
+def test_sigterm_while_connections_arrive_still_stops_the_server(server_factory, tmp_path):
+    # The signal lands in the main thread, often while it starts a connection's
+    # thread, where socketserver catches Exception: the stop must not be swallowed.
+    server = server_factory(LAUNCHERS["cli"]("wsgi"), env=_env(tmp_path, "wsgi"))
+    stop = threading.Event()
+
+    def connect_repeatedly() -> None:
+        while not stop.is_set():
+            try:
+                with socket.create_connection(("127.0.0.1", server.port), timeout=1) as sock:
+                    sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                    sock.recv(100)
+            except OSError:
+                pass  # refused once the server stopped listening
+
+    clients = [threading.Thread(target=connect_repeatedly) for _ in range(4)]
+    for client in clients:
+        client.start()
+    try:
+        time.sleep(0.3)  # let connections pile up; any moment is a valid moment to stop
+        assert server.stop(signal.SIGTERM) == 0, server.output
+    finally:
+        stop.set()
+        for client in clients:
+            client.join(10)
+    assert (tmp_path / "shutdown").exists()
+    assert "_GracefulExit" not in server.output
 
 
 def _run_cli(
