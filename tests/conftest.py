@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import gunicorn.config
 import httpx
 import pytest
 
@@ -40,6 +41,36 @@ def make_client(interface: str) -> Iterator[Callable[[App], TestClient]]:
     yield make
     for client in clients:
         client.close()
+
+
+# gunicorn >= 25.1 opens a control socket at one per-user path; servers started in
+# parallel (several tests, several helpers' suites) would fight over it.
+_NO_CONTROL_SOCKET = (
+    ["--no-control-socket"]
+    if any(s.name == "control_socket_disable" for s in gunicorn.config.KNOWN_SETTINGS)
+    else []
+)
+GUNICORN_BASE_ARGS = ["gunicorn", "--bind", "127.0.0.1:{port}", *_NO_CONTROL_SOCKET]
+"""``gunicorn`` on a loopback ``{port}``: append options and the ``module:app.wsgi`` target."""
+UVICORN_BASE_ARGS = ["uvicorn", "--host", "127.0.0.1", "--port", "{port}"]
+"""``uvicorn`` on a loopback ``{port}``: append options and the ``module:app.asgi`` target."""
+
+
+def server_commands(app: str) -> dict[str, list[str]]:
+    """The three setups the load and fault tests run ``app`` (``module:app``) under.
+
+    gunicorn with two sync worker processes, gunicorn with one gthread worker
+    of 8 threads (both serving ``app.wsgi``) and one uvicorn process (``app.asgi``).
+    """
+    return {
+        "gunicorn-sync": [*GUNICORN_BASE_ARGS, "--workers", "2", f"{app}.wsgi"],
+        "gunicorn-gthread": [
+            *GUNICORN_BASE_ARGS,
+            *("--worker-class", "gthread", "--workers", "1", "--threads", "8"),
+            f"{app}.wsgi",
+        ],
+        "uvicorn": [*UVICORN_BASE_ARGS, f"{app}.asgi"],
+    }
 
 
 def free_port() -> int:

@@ -13,28 +13,23 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import gunicorn.config
 import httpx
 import pytest
-from conftest import Server
+from conftest import GUNICORN_BASE_ARGS, UVICORN_BASE_ARGS, Server
 
 pytestmark = pytest.mark.servers
 
-# gunicorn >= 25.1 opens a control socket at one per-user path; parallel servers would share it.
-_NO_CONTROL = (
-    ["--no-control-socket"]
-    if any(s.name == "control_socket_disable" for s in gunicorn.config.KNOWN_SETTINGS)
-    else []
-)
-GUNICORN = ["gunicorn", "--bind", "127.0.0.1:{port}", *_NO_CONTROL]
-UVICORN = ["uvicorn", "--host", "127.0.0.1", "--port", "{port}"]
 
 COMMANDS = {
-    "gunicorn": [*GUNICORN, "examples.blog:app.wsgi"],
-    "uvicorn": [*UVICORN, "examples.blog:app.asgi"],
-    "gunicorn-w4": [*GUNICORN, "-w", "4", "examples.blog:app.wsgi"],
-    "gunicorn-gthread": [*GUNICORN, "-w", "2", "--threads", "4", "examples.blog:app.wsgi"],
-    "uvicorn-workers4": [*UVICORN, "--workers", "4", "examples.blog:app.asgi"],
+    "gunicorn": [*GUNICORN_BASE_ARGS, "examples.blog:app.wsgi"],
+    "uvicorn": [*UVICORN_BASE_ARGS, "examples.blog:app.asgi"],
+    "gunicorn-w4": [*GUNICORN_BASE_ARGS, "-w", "4", "examples.blog:app.wsgi"],
+    "gunicorn-gthread": [
+        *GUNICORN_BASE_ARGS,
+        *("-w", "2", "--threads", "4"),
+        "examples.blog:app.wsgi",
+    ],
+    "uvicorn-workers4": [*UVICORN_BASE_ARGS, "--workers", "4", "examples.blog:app.asgi"],
 }
 WRITERS = 8
 POSTS_PER_WRITER = 15

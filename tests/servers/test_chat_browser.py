@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from conftest import Server
+from conftest import UVICORN_BASE_ARGS, Server
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from system_programs import chromium_path
 
@@ -49,9 +49,7 @@ def _join(page: Page, url: str, name: str, room: str) -> None:
 
 
 def test_two_browser_pages_chat(server_factory: Callable[..., Server], browser: Browser) -> None:
-    server = server_factory(
-        ["uvicorn", "--host", "127.0.0.1", "--port", "{port}", "examples.chat:app.asgi"]
-    )
+    server = server_factory([*UVICORN_BASE_ARGS, "examples.chat:app.asgi"])
     alice = browser.new_context().new_page()
     bob = browser.new_context().new_page()
     errors: list[str] = []

@@ -17,10 +17,9 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import gunicorn.config
 import httpx
 import pytest
-from conftest import Server
+from conftest import GUNICORN_BASE_ARGS, UVICORN_BASE_ARGS, Server
 from system_programs import RedisServer, run_redis_server
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidStatus
@@ -30,29 +29,22 @@ from websockets.uri import parse_uri
 
 pytestmark = pytest.mark.servers
 
-_NO_CONTROL = (
-    ["--no-control-socket"]
-    if any(s.name == "control_socket_disable" for s in gunicorn.config.KNOWN_SETTINGS)
-    else []
-)
-GUNICORN = ["gunicorn", "--bind", "127.0.0.1:{port}", *_NO_CONTROL]
-UVICORN = ["uvicorn", "--host", "127.0.0.1", "--port", "{port}"]
 
 ASGI_COMMANDS = {
-    "uvicorn": [*UVICORN, "examples.chat:app.asgi"],
-    "gunicorn-asgi": [*GUNICORN, "-k", "asgi", "examples.chat:app.asgi"],
+    "uvicorn": [*UVICORN_BASE_ARGS, "examples.chat:app.asgi"],
+    "gunicorn-asgi": [*GUNICORN_BASE_ARGS, "-k", "asgi", "examples.chat:app.asgi"],
     "gunicorn-uvicorn-worker": [
-        *GUNICORN,
+        *GUNICORN_BASE_ARGS,
         "-k",
         "uvicorn_worker.UvicornWorker",
         "examples.chat:app.asgi",
     ],
 }
 MULTI_WORKER_COMMANDS = {
-    "uvicorn-workers4": [*UVICORN, "--workers", "4", "examples.chat:app.asgi"],
-    "gunicorn-w4-asgi": [*GUNICORN, "-w", "4", "-k", "asgi", "examples.chat:app.asgi"],
+    "uvicorn-workers4": [*UVICORN_BASE_ARGS, "--workers", "4", "examples.chat:app.asgi"],
+    "gunicorn-w4-asgi": [*GUNICORN_BASE_ARGS, "-w", "4", "-k", "asgi", "examples.chat:app.asgi"],
     "gunicorn-w4-uvicorn-worker": [
-        *GUNICORN,
+        *GUNICORN_BASE_ARGS,
         "-w",
         "4",
         "-k",
@@ -222,7 +214,7 @@ def test_chat_one_process(
 
 
 def test_chat_under_wsgi(server_factory: Callable[..., Server]) -> None:
-    server = server_factory([*GUNICORN, "examples.chat:app.wsgi"], timeout=60)
+    server = server_factory([*GUNICORN_BASE_ARGS, "examples.chat:app.wsgi"], timeout=60)
     with httpx.Client(base_url=server.url, timeout=TIMEOUT) as client:
         assert "chat.js" in client.get("/").text
         assert client.get("/rooms").json() == {"rooms": []}
@@ -268,8 +260,8 @@ def test_two_servers_share_one_redis(
     server_factory: Callable[..., Server], redis_server: RedisServer, sockets: ExitStack
 ) -> None:
     env = {"CHAT_REDIS_URL": redis_server.url}
-    first = server_factory([*UVICORN, "examples.chat:app.asgi"], env=env, timeout=60)
-    second = server_factory([*UVICORN, "examples.chat:app.asgi"], env=env, timeout=60)
+    first = server_factory([*UVICORN_BASE_ARGS, "examples.chat:app.asgi"], env=env, timeout=60)
+    second = server_factory([*UVICORN_BASE_ARGS, "examples.chat:app.asgi"], env=env, timeout=60)
     alice = Client(sockets, first, "lobby", "alice")
     bob = Client(sockets, second, "lobby", "bob")
     alice.expect(type="join", user="bob")
@@ -311,7 +303,7 @@ def test_two_servers_share_one_redis(
 def test_slow_client_is_disconnected_without_stalling_others(
     server_factory: Callable[..., Server], sockets: ExitStack
 ) -> None:
-    server = server_factory([*UVICORN, "examples.chat:app.asgi"], timeout=60)
+    server = server_factory([*UVICORN_BASE_ARGS, "examples.chat:app.asgi"], timeout=60)
     url = server.url.replace("http://", "ws://")
     stalled = StalledClient(server, "/ws/flood?name=stalled")
     sockets.callback(stalled.close)

@@ -27,33 +27,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import Server, start_server
+from conftest import Server, server_commands, start_server
 
 pytestmark = pytest.mark.servers
 
-SERVERS = {
-    "gunicorn-sync": [
-        "gunicorn",
-        "--bind",
-        "127.0.0.1:{port}",
-        "--workers",
-        "2",
-        "servers.loadapp:app.wsgi",
-    ],
-    "gunicorn-gthread": [
-        "gunicorn",
-        "--bind",
-        "127.0.0.1:{port}",
-        "--worker-class",
-        "gthread",
-        "--workers",
-        "1",
-        "--threads",
-        "8",
-        "servers.loadapp:app.wsgi",
-    ],
-    "uvicorn": ["uvicorn", "--host", "127.0.0.1", "--port", "{port}", "servers.loadapp:app.asgi"],
-}
+SERVERS = server_commands("servers.loadapp:app")
 
 
 class Running:
@@ -188,6 +166,7 @@ def test_client_gone_mid_response_stops_the_stream(running, route):
 def test_slow_reader_does_not_block_others(running):
     """One client reads a 20 MiB stream slowly; others are answered meanwhile."""
     done = threading.Event()
+    reading = threading.Event()
     got = []
 
     def slow_reader() -> None:
@@ -200,17 +179,17 @@ def test_slow_reader_does_not_block_others(running):
                 if not chunk:
                     break
                 total += len(chunk)
+                reading.set()  # the stream is under way: its worker is busy with it
                 time.sleep(0.01)
             got.append(total)
 
     reader = threading.Thread(target=slow_reader, daemon=True)
     reader.start()
-    time.sleep(0.3)
+    assert reading.wait(10), "the slow reader got nothing of its stream"
     try:
-        started = time.monotonic()
+        # Each request has its own timeout: a server stuck behind the slow reader fails here.
         for _ in range(10):
             assert running.get("/ok", timeout=5).text == "ok"
-        assert time.monotonic() - started < 5
     finally:
         done.set()
         reader.join(10)

@@ -8,7 +8,7 @@ import threading
 
 import httpx
 import pytest
-from conftest import ROOT
+from conftest import GUNICORN_BASE_ARGS, ROOT
 
 pytestmark = pytest.mark.servers
 pytest.importorskip("gevent", reason="gevent is in the test extra")  # fails loudly in CI if missing
@@ -20,7 +20,7 @@ def test_gevent_worker_runs_sync_and_concurrent_async_handlers(server_factory, t
         "TWINFRAME_TEST_MARKERS": str(tmp_path),
     }
     server = server_factory(
-        ["gunicorn", "-k", "gevent", "--bind", "127.0.0.1:{port}", "servers.gevent_app:app.wsgi"],
+        [*GUNICORN_BASE_ARGS, "-k", "gevent", "servers.gevent_app:app.wsgi"],
         env=env,
     )
     with httpx.Client(base_url=server.url, timeout=30) as client:

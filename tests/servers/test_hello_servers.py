@@ -6,15 +6,14 @@ import signal
 
 import httpx
 import pytest
+from conftest import GUNICORN_BASE_ARGS
 
 pytestmark = pytest.mark.servers
 
 COMMANDS = {
-    "gunicorn": ["gunicorn", "--bind", "127.0.0.1:{port}", "examples.hello:app.wsgi"],
+    "gunicorn": [*GUNICORN_BASE_ARGS, "examples.hello:app.wsgi"],
     "gunicorn-gthread": [
-        "gunicorn",
-        "--bind",
-        "127.0.0.1:{port}",
+        *GUNICORN_BASE_ARGS,
         "--workers=2",
         "--worker-class=gthread",
         "examples.hello:app.wsgi",

@@ -17,10 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import gunicorn.config
 import httpx
 import pytest
-from conftest import ROOT, Server, start_server
+from conftest import GUNICORN_BASE_ARGS, ROOT, UVICORN_BASE_ARGS, Server, start_server
 from serverapp import MAX_BODY
 
 pytestmark = pytest.mark.servers
@@ -30,12 +29,7 @@ TIMEOUT = 15
 
 
 def _gunicorn(target: str, *options: str) -> list[str]:
-    args = ["gunicorn", target, "--bind", "127.0.0.1:{port}", "--workers", "1", *options]
-    # gunicorn >= 25.1 opens a control socket at one per-user path; parallel test
-    # servers would fight over it.
-    if any(setting.name == "control_socket_disable" for setting in gunicorn.config.KNOWN_SETTINGS):
-        args.append("--no-control-socket")
-    return args
+    return [*GUNICORN_BASE_ARGS, "--workers", "1", *options, target]
 
 
 @dataclass(frozen=True)
@@ -54,7 +48,7 @@ KINDS = [
     ),
     Kind(
         "uvicorn",
-        ["uvicorn", "serverapp:app.asgi", "--host", "127.0.0.1", "--port", "{port}"],
+        [*UVICORN_BASE_ARGS, "serverapp:app.asgi"],
         "asgi",
     ),
     Kind("gunicorn-asgi-worker", _gunicorn("serverapp:app.asgi", "--worker-class", "asgi"), "asgi"),

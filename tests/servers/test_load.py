@@ -34,6 +34,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import server_commands
 from websockets.asyncio.client import connect
 
 pytestmark = pytest.mark.servers
@@ -47,29 +48,7 @@ WEBSOCKETS = 1_000 if LONG else 200
 # request would exceed it over the long run's last 15,000 requests.
 RSS_GROWTH_LIMIT = 8 * 1024 * 1024
 
-SERVERS = {
-    "gunicorn-sync": [
-        "gunicorn",
-        "--bind",
-        "127.0.0.1:{port}",
-        "--workers",
-        "2",
-        "servers.loadapp:app.wsgi",
-    ],
-    "gunicorn-gthread": [
-        "gunicorn",
-        "--bind",
-        "127.0.0.1:{port}",
-        "--worker-class",
-        "gthread",
-        "--workers",
-        "1",
-        "--threads",
-        "8",
-        "servers.loadapp:app.wsgi",
-    ],
-    "uvicorn": ["uvicorn", "--host", "127.0.0.1", "--port", "{port}", "servers.loadapp:app.asgi"],
-}
+SERVERS = server_commands("servers.loadapp:app")
 
 
 def start(server_factory, tmp_path: Path, name: str):

@@ -10,18 +10,17 @@ import time
 
 import httpx
 import pytest
+from conftest import UVICORN_BASE_ARGS, start_server
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 pytestmark = pytest.mark.servers
 
-UVICORN = ["uvicorn", "--host", "127.0.0.1", "--port", "{port}", "servers.loadapp:app.asgi"]
+UVICORN = [*UVICORN_BASE_ARGS, "servers.loadapp:app.asgi"]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from conftest import start_server
-
     directory = tmp_path_factory.mktemp("ws-faults")
     env = {"TWINFRAME_LOAD_DB": str(directory / "ws.sqlite3"), "TWINFRAME_LOAD_DIR": str(directory)}
     running = start_server(UVICORN, directory, env=env, ready_path="/ok", timeout=60)

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import GUNICORN_BASE_ARGS, UVICORN_BASE_ARGS
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 pytestmark = pytest.mark.servers
 
-UVICORN = ["uvicorn", "wsapp:app.asgi", "--host", "127.0.0.1", "--port", "{port}", "--lifespan=on"]
+UVICORN = [*UVICORN_BASE_ARGS, "--lifespan=on", "wsapp:app.asgi"]
 
 
 def events(directory: Path) -> list[tuple[str, int]]:
@@ -208,8 +209,11 @@ def test_uvicorn_refuses_to_start_when_startup_fails(tmp_path):
 
 
 # gthread takes at most --worker-connections at once, so 16 concurrent clients reach both workers.
-GUNICORN = ["gunicorn", "wsapp:app.wsgi", "-b", "127.0.0.1:{port}", "-w", "2", "--threads", "4",
-            "--worker-connections", "4"]
+GUNICORN = [
+    *GUNICORN_BASE_ARGS,
+    *("-w", "2", "--threads", "4", "--worker-connections", "4"),
+    "wsapp:app.wsgi",
+]
 
 
 def test_gunicorn_starts_once_per_worker_and_shuts_down_on_sigterm(server_factory, tmp_path):
@@ -234,7 +238,7 @@ def test_gunicorn_starts_once_per_worker_and_shuts_down_on_sigterm(server_factor
 
 def test_gunicorn_worker_with_failed_startup_answers_500(server_factory, tmp_path):
     server = server_factory(
-        ["gunicorn", "wsapp:app.wsgi", "-b", "127.0.0.1:{port}", "-w", "1"],
+        [*GUNICORN_BASE_ARGS, "-w", "1", "wsapp:app.wsgi"],
         env={"TWINFRAME_FAIL_STARTUP": "1"},
     )
     for _ in range(3):
