@@ -6,7 +6,6 @@ import asyncio
 import gc
 import logging
 import threading
-import time
 import warnings
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -356,12 +355,16 @@ def test_asgi_thread_pool_is_bounded_by_max_threads():
     running = [0]
     peak = [0]
 
+    # Two handlers must run at once to pass the barrier (a pool of one would break it);
+    # the counter shows a third never joins them.
+    pair = threading.Barrier(2, timeout=10)
+
     @app.get("/work")
     def work(req):
         with lock:
             running[0] += 1
             peak[0] = max(peak[0], running[0])
-        time.sleep(0.2)
+        pair.wait()
         with lock:
             running[0] -= 1
         return "done"
@@ -374,10 +377,12 @@ def test_asgi_thread_pool_is_bounded_by_max_threads():
 
 def test_asgi_sync_handler_does_not_block_the_loop():
     app = App()
+    entered = threading.Event()
     release = threading.Event()
 
     @app.get("/block")
     def block(req):
+        entered.set()
         release.wait(10)
         return "unblocked"
 
@@ -387,7 +392,7 @@ def test_asgi_sync_handler_does_not_block_the_loop():
 
     with TestClient(app, "asgi") as client, ThreadPoolExecutor(1) as pool:
         blocked = pool.submit(client.get, "/block")
-        time.sleep(0.1)
+        assert entered.wait(10)
         # The async route answers while the sync one is still blocked in its worker thread.
         assert client.get("/ping", timeout=5).text == "pong"
         assert not blocked.done()

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -212,13 +211,40 @@ def _call_wsgi(app: App, path: str = "/") -> tuple[str, bytes]:
     return status[0], body
 
 
+class _CountingLock:
+    """A lock that counts the threads that asked for it, so a test can wait for them all."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._asked = threading.Condition()
+        self.waiters = 0
+
+    def __enter__(self) -> None:
+        with self._asked:
+            self.waiters += 1
+            self._asked.notify_all()
+        self._lock.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lock.release()
+
+    def wait_for(self, count: int, timeout: float) -> bool:
+        with self._asked:
+            return self._asked.wait_for(lambda: self.waiters >= count, timeout)
+
+
 def test_wsgi_starts_once_before_the_first_request_even_under_a_thread_stampede():
     app = App()
     runs: list[str] = []
+    threads = 32
+    # Every thread asks for the adapter's startup lock while the first one runs the
+    # hook: the hook holds on until all of them are queued behind it, so the race
+    # for "who starts the app" really happens.
+    startup_lock = app.wsgi._lock = _CountingLock()  # type: ignore[assignment]
 
     @app.on_startup
     def slow_start() -> None:
-        time.sleep(0.2)  # long enough for every thread to arrive while it runs
+        assert startup_lock.wait_for(threads, timeout=10), "the other threads never arrived"
         runs.append(threading.current_thread().name)
         app.state.ready = True
 
@@ -226,7 +252,6 @@ def test_wsgi_starts_once_before_the_first_request_even_under_a_thread_stampede(
     def index(req) -> str:
         return "ready" if req.app.state.ready else "half-initialised"
 
-    threads = 32
     barrier = threading.Barrier(threads)
     results: list[tuple[str, bytes]] = []
     lock = threading.Lock()

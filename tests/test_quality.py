@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 from conftest import ROOT
 
 LINTED = ["twinframe", "tests", "examples", "benchmarks"]
 
 
-def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
+def _run(args: list[str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
     )
 
 
-def test_mypy_strict(tmp_path: Path) -> None:
-    # A private cache: no stale or shared state, nothing written into the repository.
-    result = _run(["mypy", "--strict", "--cache-dir", str(tmp_path / "mypy"), "twinframe"])
+def test_mypy_strict() -> None:
+    # mypy's own incremental cache (.mypy_cache, git-ignored): a cold run checks the
+    # standard library stubs too and takes tens of seconds on a loaded machine; later
+    # runs recheck only what changed. The timeout allows for a cold cache under load.
+    result = _run(["mypy", "--strict", "twinframe"], timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
