@@ -1,6 +1,6 @@
 """In-process benchmark: twinframe vs bare WSGI/ASGI callables, Falcon, Starlette and Bottle.
 
-    python -m benchmarks.inprocess                 # full run (about a minute)
+    python -m benchmarks.inprocess                 # full run (about half a minute)
     python -m benchmarks.inprocess --smoke         # correctness checks and a token timing
     python -m benchmarks.inprocess --json out.json # also write the raw numbers
 
@@ -303,8 +303,8 @@ def format_scaling(rows: list[dict[str, Any]]) -> str:
 
 
 def run(
-    rounds: int = 40,
-    batch_ms: float = 5.0,
+    rounds: int = 80,
+    batch_ms: float = 3.0,
     smoke: bool = False,
     only: set[str] | None = None,
     scaling: bool = True,
@@ -376,9 +376,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=40, help="interleaved rounds (default 40)")
+    parser.add_argument("--rounds", type=int, default=80, help="interleaved rounds (default 80)")
     parser.add_argument(
-        "--batch-ms", type=float, default=5.0, help="duration of one batch (default 5 ms)"
+        "--batch-ms", type=float, default=3.0, help="duration of one batch (default 3 ms)"
     )
     parser.add_argument(
         "--smoke", action="store_true", help="check responses, time only a few requests"
