@@ -27,6 +27,7 @@ from urllib.parse import unquote_to_bytes
 from wsgiref.validate import validator
 
 from twinframe import App
+from twinframe.testing.scope import asgi_scope
 
 
 @dataclass
@@ -194,22 +195,9 @@ def call_asgi(
     pieces run out instead of finishing the body.
     """
     raw_path, query = _split(target)
-    scope: dict[str, Any] = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        # Servers decode invalid UTF-8 as U+FFFD ("surrogateescape" isn't allowed in a str path).
-        "path": path if path is not None else unquote_to_bytes(raw_path).decode("utf-8", "replace"),
-        "raw_path": raw_path,
-        "query_string": query,
-        "root_path": "",
-        "headers": [(k.lower(), v) for k, v in headers or []],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-        "state": {},
-    }
+    # Servers decode invalid UTF-8 as U+FFFD ("surrogateescape" isn't allowed in a str path):
+    # the builder's default.
+    scope = asgi_scope("http", raw_path, query, headers or [], method=method, path=path)
     pieces = list(chunks) if chunks is not None else [body]
     messages: list[dict[str, Any]] = []
     state = {"read": 0, "done": False}

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
-import threading
-import warnings
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 
 import pytest
+from raw_drivers import CALLERS
 
 from twinframe import App, HTTPError, NotFound, Response
-from twinframe.testing import TestClient
 
 GENERIC_500 = {"type": "about:blank", "title": "Internal Server Error", "status": 500}
 
@@ -238,166 +234,6 @@ def test_sync_and_async_handlers_see_the_same_request(make_client):
     assert sync.pop("path") == "/sync/5"
     assert async_.pop("path") == "/async/5"
     assert sync == async_ == {"method": "POST", "id": 5, "q": "x", "json": {"n": 1}, "header": "t"}
-
-
-def test_async_handlers_reuse_one_loop(make_client, interface):
-    app = App()
-    seen: list[tuple[asyncio.AbstractEventLoop, int]] = []
-
-    @app.get("/loop")
-    async def loop(req):
-        seen.append((asyncio.get_running_loop(), threading.get_ident()))
-        return "ok"
-
-    client = make_client(app)
-    assert client.get("/loop").text == "ok"
-    assert client.get("/loop").text == "ok"
-    (loop1, thread1), (loop2, thread2) = seen
-    assert loop1 is loop2  # not a new event loop per request
-    assert thread1 == thread2
-    assert not loop1.is_closed()
-    if interface == "wsgi":
-        # Under WSGI the loop belongs to the worker thread that called the app: here, this one.
-        assert thread1 == threading.get_ident()
-
-
-def test_wsgi_async_handler_loop_is_per_thread():
-    app = App()
-    seen: list[tuple[asyncio.AbstractEventLoop, int]] = []
-
-    @app.get("/loop")
-    async def loop(req):
-        seen.append((asyncio.get_running_loop(), threading.get_ident()))
-        return "ok"
-
-    both_started = threading.Barrier(2, timeout=30)
-
-    def two_requests() -> None:
-        with TestClient(app, "wsgi") as client:
-            client.get("/loop")
-            both_started.wait()  # both threads alive at once, so their idents differ
-            client.get("/loop")
-
-    threads = [threading.Thread(target=two_requests) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    by_thread: dict[int, set[int]] = {}
-    for loop, ident in seen:
-        by_thread.setdefault(ident, set()).add(id(loop))
-    assert len(seen) == 4
-    assert len(by_thread) == 2
-    assert all(len(loops) == 1 for loops in by_thread.values())  # one loop per thread, reused
-    first, second = by_thread.values()
-    assert first != second  # and each thread has its own
-
-
-def test_wsgi_thread_loop_is_closed_when_its_thread_ends():
-    app = App()
-    loops: list[asyncio.AbstractEventLoop] = []
-
-    @app.get("/loop")
-    async def loop(req):
-        loops.append(asyncio.get_running_loop())
-        return "ok"
-
-    def one_request() -> None:
-        with TestClient(app, "wsgi") as client:
-            assert client.get("/loop").text == "ok"
-
-    # A server that starts a thread per request must not leave a loop per thread
-    # for the garbage collector (which would warn about an unclosed loop).
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ResourceWarning)
-        thread = threading.Thread(target=one_request)
-        thread.start()
-        thread.join(30)
-        del thread
-        gc.collect()
-        assert len(loops) == 1
-        assert loops[0].is_closed()
-        del loops[:]
-        gc.collect()
-    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
-
-
-def test_sync_handler_thread(make_client, interface):
-    app = App()
-    seen: dict[str, threading.Thread] = {}
-
-    @app.get("/sync")
-    def sync_handler(req):
-        seen["sync"] = threading.current_thread()
-        return "sync"
-
-    @app.get("/async")
-    async def async_handler(req):
-        seen["async"] = threading.current_thread()
-        return "async"
-
-    client = make_client(app)
-    assert client.get("/sync").text == "sync"
-    assert client.get("/async").text == "async"
-    if interface == "wsgi":
-        # Called directly by the server's worker thread.
-        assert seen["sync"] is threading.current_thread()
-        assert seen["async"] is threading.current_thread()
-    else:
-        # Never on the event loop's thread: in the app's thread pool.
-        assert seen["sync"] is not seen["async"]
-        assert seen["sync"].name.startswith("twinframe")
-
-
-def test_asgi_thread_pool_is_bounded_by_max_threads():
-    app = App(max_threads=2)
-    lock = threading.Lock()
-    running = [0]
-    peak = [0]
-
-    # Two handlers must run at once to pass the barrier (a pool of one would break it);
-    # the counter shows a third never joins them.
-    pair = threading.Barrier(2, timeout=10)
-
-    @app.get("/work")
-    def work(req):
-        with lock:
-            running[0] += 1
-            peak[0] = max(peak[0], running[0])
-        pair.wait()
-        with lock:
-            running[0] -= 1
-        return "done"
-
-    with TestClient(app, "asgi") as client, ThreadPoolExecutor(6) as pool:
-        results = list(pool.map(lambda _: client.get("/work").text, range(6)))
-    assert results == ["done"] * 6
-    assert peak[0] == 2
-
-
-def test_asgi_sync_handler_does_not_block_the_loop():
-    app = App()
-    entered = threading.Event()
-    release = threading.Event()
-
-    @app.get("/block")
-    def block(req):
-        entered.set()
-        release.wait(10)
-        return "unblocked"
-
-    @app.get("/ping")
-    async def ping(req):
-        return "pong"
-
-    with TestClient(app, "asgi") as client, ThreadPoolExecutor(1) as pool:
-        blocked = pool.submit(client.get, "/block")
-        assert entered.wait(10)
-        # The async route answers while the sync one is still blocked in its worker thread.
-        assert client.get("/ping", timeout=5).text == "pong"
-        assert not blocked.done()
-        release.set()
-        assert blocked.result(10).text == "unblocked"
 
 
 # -- before_request / after_request ---------------------------------------------------------
@@ -918,3 +754,200 @@ def test_debug_shows_failures_of_error_handlers_and_invalid_responses(make_clien
     app.debug = False
     assert "detail" not in client.get("/nowhere").json()
     assert "detail" not in client.get("/bad-header").json()
+
+
+# -- broken return values and error handlers ----------------------------------------
+
+
+def bad_returns_app() -> App:
+    app = App()
+
+    @app.get("/ok")
+    def ok(req):
+        return "ok"
+
+    @app.get("/unsupported")
+    def unsupported(req):
+        return {1, 2, 3}
+
+    @app.get("/bad-tuple")
+    def bad_tuple(req):
+        return ("body", "200")
+
+    @app.get("/after-bad")
+    def after_bad(req):
+        return "fine"
+
+    @app.after_request
+    def breaks_after(req, response):
+        if req.path == "/after-bad":
+            return object()
+        return None
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("path", "label"), [("/unsupported", "unsupported()"), ("/bad-tuple", "bad_tuple()")]
+)
+def test_unsupported_return_type_is_500_naming_the_handler(make_client, caplog, path, label):
+    client = make_client(bad_returns_app())
+    with caplog.at_level(logging.ERROR, logger="twinframe"):
+        response = client.get(path)
+    assert response.status_code == 500
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Internal Server Error",
+        "status": 500,
+    }
+    messages = [str(r.exc_info[1]) for r in caplog.records if r.exc_info]
+    assert any(label in m and "return a Response" in m for m in messages)
+    assert client.get("/ok").text == "ok"
+
+
+def test_unsupported_return_from_a_hook_is_500(make_client, caplog):
+    client = make_client(bad_returns_app())
+    with caplog.at_level(logging.ERROR, logger="twinframe"):
+        assert client.get("/after-bad").status_code == 500
+    assert client.get("/ok").text == "ok"
+
+
+def error_handler_app() -> App:
+    app = App()
+
+    class Boom(Exception):
+        pass
+
+    @app.errorhandler(404)
+    def not_found(req, exc):
+        raise RuntimeError("the 404 page itself is broken: /etc/secret")
+
+    @app.errorhandler(Boom)
+    async def on_boom(req, exc):
+        return {"weird": object()}  # not JSON-serialisable
+
+    @app.errorhandler(409)
+    def bad_return(req, exc):
+        return 12345
+
+    @app.get("/boom")
+    def boom(req):
+        raise Boom()
+
+    @app.get("/conflict")
+    def conflict(req):
+        raise HTTPError(409)
+
+    @app.get("/ok")
+    def ok(req):
+        return "ok"
+
+    return app
+
+
+@pytest.mark.parametrize("path", ["/missing", "/boom", "/conflict"])
+def test_error_handler_raising_or_returning_garbage_is_a_plain_500(make_client, caplog, path):
+    client = make_client(error_handler_app())
+    with caplog.at_level(logging.ERROR, logger="twinframe"):
+        response = client.get(path)
+    assert response.status_code == 500
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Internal Server Error",
+        "status": 500,
+    }
+    assert "secret" not in response.text
+    assert any("error handler" in r.getMessage() for r in caplog.records)
+    assert client.get("/ok").text == "ok"
+
+
+# -- nothing internal leaks without debug -------------------------------------------
+
+
+SECRET_TEXT = "password=hunter2 in /srv/app/secrets.py"
+
+
+def leaky_app(**options: object) -> App:
+    app = App(**options)  # type: ignore[arg-type]
+
+    def fail() -> None:
+        raise RuntimeError(SECRET_TEXT)
+
+    @app.get("/sync")
+    def sync_handler(req):
+        fail()
+
+    @app.get("/async")
+    async def async_handler(req):
+        fail()
+
+    @app.get("/key")
+    def key_error(req):
+        return {}["no such key /srv/app/models.py"]
+
+    @app.get("/before")
+    def before_route(req):
+        return "unreachable"
+
+    @app.get("/after")
+    def after_route(req):
+        return "fine"
+
+    @app.before_request
+    def before(req):
+        if req.path == "/before":
+            fail()
+
+    @app.after_request
+    async def after(req, response):
+        if req.path == "/after":
+            fail()
+
+    return app
+
+
+LEAK_MARKERS = ["hunter2", "/srv/app", "Traceback", "RuntimeError", "KeyError", ".py", "line "]
+
+
+def test_debug_is_off_by_default():
+    assert App().debug is False
+
+
+@pytest.mark.parametrize("path", ["/sync", "/async", "/key", "/before", "/after"])
+@pytest.mark.parametrize("accept", [None, "text/plain", "text/html"])
+def test_no_internals_in_500_responses(make_client, caplog, path, accept):
+    client = make_client(leaky_app())
+    headers = {"accept": accept} if accept else {}
+    with caplog.at_level(logging.ERROR, logger="twinframe"):
+        response = client.get(path, headers=headers)
+    assert response.status_code == 500
+    for marker in LEAK_MARKERS:
+        assert marker not in response.text, marker
+        assert all(marker not in value for value in response.headers.values())
+    # ... but the operator gets the whole story in the log.
+    assert any(r.exc_info for r in caplog.records)
+
+
+def test_debug_true_shows_the_traceback(make_client, caplog):
+    client = make_client(leaky_app(debug=True))
+    with caplog.at_level(logging.ERROR, logger="twinframe"):
+        response = client.get("/sync")
+    assert response.status_code == 500
+    assert "Traceback" in response.text and "hunter2" in response.text
+
+
+def test_failed_startup_answers_500_without_details(caplog):
+    app = App()
+
+    @app.on_startup
+    def broken():
+        raise RuntimeError(SECRET_TEXT)
+
+    @app.get("/")
+    def index(req):
+        return "ok"
+
+    with caplog.at_level(logging.ERROR, logger="twinframe"):
+        result = CALLERS["wsgi"](app, "GET", b"/")
+    assert result.status == 500
+    assert b"hunter2" not in result.body and b"Traceback" not in result.body

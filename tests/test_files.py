@@ -10,8 +10,10 @@ from wsgiref.util import setup_testing_defaults
 from wsgiref.validate import validator
 
 import pytest
+from raw_drivers import CALLERS
 
-from twinframe import App, Response
+from twinframe import App, NotFound, Response
+from twinframe.files import safe_path
 
 CONTENT = bytes(range(256)) * 400 + b"tail"  # 102_404 bytes: more than one read chunk
 
@@ -435,3 +437,85 @@ def test_wsgi_file_wrapper_not_used_for_head_or_304(site):
     status, _, body = call_wsgi(file_app(site), "/static/data.bin", HTTP_IF_NONE_MATCH=etag)
     assert status == "304 Not Modified" and body == b""
     assert FakeFileWrapper.instances == []
+
+
+# -- file roots ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def static_tree(tmp_path: Path) -> Path:
+    """public/ with a file, plus traps: a secret beside it and symlinks leading out."""
+    public = tmp_path / "public"
+    (public / "sub").mkdir(parents=True)
+    (public / "hello.txt").write_text("hello")
+    (public / "sub" / "inner.txt").write_text("inner")
+    (tmp_path / "secret.txt").write_text("top secret")
+    os.symlink(tmp_path / "secret.txt", public / "link-out.txt")
+    os.symlink(tmp_path, public / "dir-out")
+    os.symlink(public / "hello.txt", public / "link-in.txt")
+    return public
+
+
+def static_app(public: Path) -> App:
+    app = App()
+
+    @app.get("/static/{rest:path}")
+    def static(req, rest):
+        return Response.file(rest, root=public)
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("url", "status"),
+    [
+        ("/static/hello.txt", 200),
+        ("/static/sub/inner.txt", 200),
+        ("/static/link-in.txt", 200),  # a symlink that stays inside the root is fine
+        ("/static/link-out.txt", 404),
+        ("/static/dir-out/secret.txt", 404),
+        ("/static/%2E%2E/secret.txt", 400),
+        ("/static/..%2Fsecret.txt", 400),
+        ("/static/sub/..%2F..%2Fsecret.txt", 400),
+        ("/static/%2e%2e%5csecret.txt", 404),  # a backslash is just a name character on POSIX
+        ("/static//etc/passwd", 404),
+        ("/static/%2Fetc%2Fpasswd", 404),
+        ("/static/hello.txt%00.png", 404),
+        ("/static/sub", 404),
+    ],
+)
+def test_static_files_never_escape_their_root(make_client, static_tree, url, status):
+    client = make_client(static_app(static_tree))
+    response = client.get(url)
+    assert response.status_code == status, url
+    assert "top secret" not in response.text
+    if status == 200:
+        assert response.text in ("hello", "inner")
+
+
+@pytest.mark.parametrize("target", [b"/static/../secret.txt", b"/static/sub/../../secret.txt"])
+def test_raw_dot_segments_cannot_reach_files(interface, static_tree, target):
+    result = CALLERS[interface](static_app(static_tree), "GET", target)
+    assert result.status == 400
+    assert b"top secret" not in result.body
+
+
+@pytest.mark.parametrize(
+    "relative",
+    [
+        "../secret.txt",
+        "/etc/passwd",
+        "sub/../../secret.txt",
+        "link-out.txt",
+        "dir-out/secret.txt",
+        "a\x00b",
+    ],
+)
+def test_safe_path_and_response_file_refuse_escapes(static_tree, relative):
+    with pytest.raises(NotFound):
+        safe_path(static_tree, relative)
+    with pytest.raises(NotFound):
+        Response.file(relative, root=static_tree)
+    assert safe_path(static_tree, "sub/inner.txt") == str(
+        (static_tree / "sub" / "inner.txt").resolve()
+    )

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 
 import httpx
 import pytest
+from helpers import HANDLERS, assert_problem, assert_still_serving, body_app, recording_app
+from raw_drivers import CALLERS, CountingInput, call_asgi, call_wsgi
 
 from twinframe import App
 from twinframe.testing import TestClient, WSGITransport
@@ -223,97 +227,7 @@ def test_state_is_per_request_and_app_is_the_app(make_client):
     assert seen[0] is not seen[1]
 
 
-# -- cookies --------------------------------------------------------------------------
-
-
-def test_cookies_browser_style(make_client):
-    app = App()
-
-    @app.get("/")
-    def cookies(req):
-        return req.cookies
-
-    header = (
-        'session=abc123; theme=dark; greeting=hello world; quoted="with spaces"; '
-        "cart=[1,2,3]; token=a=b==; broken; =novalue; empty=; session=second; "
-        "  padded  =  x  "
-    )
-    data = make_client(app).get("/", headers={"Cookie": header}).json()
-    assert data == {
-        "session": "abc123",  # first occurrence wins (the most specific path)
-        "theme": "dark",
-        "greeting": "hello world",
-        "quoted": "with spaces",
-        "cart": "[1,2,3]",
-        "token": "a=b==",
-        "empty": "",
-        "padded": "x",
-    }
-
-
-def test_cookies_split_over_several_headers_under_asgi():
-    # HTTP/2 and 3 clients may send one cookie per header (RFC 9113 8.2.3); only
-    # ASGI servers can pass those on separately (WSGI has one HTTP_COOKIE).
-    app = App()
-
-    @app.get("/")
-    def cookies(req):
-        return req.cookies
-
-    client = TestClient(app, "asgi")
-    split = [("Cookie", "a=1; b=2"), ("Cookie", "c=3"), ("Cookie", "a=9")]
-    response = client.get("/", headers=split)
-    assert response.json() == {"a": "1", "b": "2", "c": "3"}
-
-
-def test_no_cookie_header_gives_empty_dict(make_client):
-    app = App()
-
-    @app.get("/")
-    def cookies(req):
-        return {"cookies": req.cookies}
-
-    assert make_client(app).get("/").json() == {"cookies": {}}
-
-
 # -- body: plain properties in sync and async handlers --------------------------------
-
-
-def body_app() -> App:
-    app = App()
-
-    def describe(req):
-        kind = req.query.get("kind")
-        if kind == "body":
-            return {"body": req.body.hex()}
-        if kind == "text":
-            return {"text": req.text}
-        if kind == "json":
-            return {"json": req.json}
-        if kind == "form":
-            return {"form": {k: req.form.getall(k) for k in req.form}}
-        if kind == "files":
-            return {
-                "form": {k: req.form.getall(k) for k in req.form},
-                "files": [
-                    [name, f.filename, f.content_type, f.data.decode("latin-1"), f.size]
-                    for name, f in req.files.items()
-                ],
-            }
-        raise AssertionError(kind)
-
-    @app.post("/sync")
-    def sync_handler(req):
-        return describe(req)
-
-    @app.post("/async")
-    async def async_handler(req):
-        return describe(req)
-
-    return app
-
-
-HANDLERS = ["/sync", "/async"]
 
 
 @pytest.mark.parametrize("url", HANDLERS)
@@ -367,106 +281,6 @@ def test_bad_bodies_are_client_errors(
     assert response.status_code == status
     assert response.headers["content-type"] == "application/problem+json"
     assert detail in response.json()["detail"]
-
-
-@pytest.mark.parametrize("url", HANDLERS)
-def test_urlencoded_form(make_client, url):
-    client = make_client(body_app())
-    response = client.post(
-        url + "?kind=form",
-        content=b"name=Ann+Lee&tag=a&tag=b&empty=&city=Z%C3%BCrich",
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
-    )
-    assert response.json() == {
-        "form": {"name": ["Ann Lee"], "tag": ["a", "b"], "empty": [""], "city": ["Zürich"]}
-    }
-    # httpx's own form encoding, and an empty body without a Content-Type.
-    assert client.post(url + "?kind=form", data={"a": "1"}).json() == {"form": {"a": ["1"]}}
-    assert client.post(url + "?kind=form").json() == {"form": {}}
-
-
-@pytest.mark.parametrize("url", HANDLERS)
-def test_multipart_fields_and_files(make_client, url):
-    client = make_client(body_app())
-    response = client.post(
-        url + "?kind=files",
-        data={"title": "Trip é", "tag": ["x", "y"]},
-        files=[
-            ("photo", ("beach.png", b"\x89PNG\r\n\x1a\nbinary\x00data", "image/png")),
-            ("notes", ("notes.txt", b"line 1\r\nline 2\r\n", "text/plain")),
-            ("photo", ("second.jpg", b"", "image/jpeg")),
-        ],
-    )
-    assert response.status_code == 200, response.text
-    data = response.json()
-    assert data["form"] == {"title": ["Trip é"], "tag": ["x", "y"]}
-    assert data["files"] == [
-        ["photo", "beach.png", "image/png", "\x89PNG\r\n\x1a\nbinary\x00data", 19],
-        ["notes", "notes.txt", "text/plain", "line 1\r\nline 2\r\n", 16],
-        ["photo", "second.jpg", "image/jpeg", "", 0],
-    ]
-
-
-MULTIPART_OK = (
-    b"--XyZ\r\n"
-    b'Content-Disposition: form-data; name="a"\r\n\r\n'
-    b"1\r\n"
-    b"--XyZ\r\n"
-    b'Content-Disposition: form-data; name="f"; filename="a.bin"\r\n\r\n'
-    b"\x00\x01\r\n"
-    b"--XyZ--\r\n"
-)
-
-
-@pytest.mark.parametrize("url", HANDLERS)
-def test_handwritten_multipart(make_client, url):
-    response = make_client(body_app()).post(
-        url + "?kind=files",
-        content=MULTIPART_OK,
-        headers={"Content-Type": 'multipart/form-data; boundary="XyZ"'},
-    )
-    assert response.json() == {
-        "form": {"a": ["1"]},
-        # No Content-Type in the part: application/octet-stream, as RFC 7578 says.
-        "files": [["f", "a.bin", "application/octet-stream", "\x00\x01", 2]],
-    }
-
-
-@pytest.mark.parametrize(
-    ("content", "content_type", "detail"),
-    [
-        (MULTIPART_OK, "multipart/form-data", "boundary"),
-        (MULTIPART_OK, "multipart/form-data; charset=utf-8", "boundary"),
-        (MULTIPART_OK[:-9], "multipart/form-data; boundary=XyZ", "closing boundary"),
-        (b"garbage without any boundary", "multipart/form-data; boundary=XyZ", "multipart"),
-        (
-            b'--XyZ\r\nContent-Disposition: attachment; filename="x"\r\n\r\nx\r\n--XyZ--\r\n',
-            "multipart/form-data; boundary=XyZ",
-            "form-data",
-        ),
-        (
-            b"--XyZ\r\nno colon header line\r\n\r\nx\r\n--XyZ--\r\n",
-            "multipart/form-data; boundary=XyZ",
-            "multipart",
-        ),
-        (
-            b'--XyZ\r\nContent-Disposition: form-data; name="a"\r\n\r\n\xff\xfe\r\n--XyZ--\r\n',
-            "multipart/form-data; boundary=XyZ",
-            "UTF-8",
-        ),
-        (b"", "multipart/form-data; boundary=XyZ", "multipart"),
-    ],
-)
-@pytest.mark.parametrize("url", HANDLERS)
-def test_broken_multipart_is_400(make_client, url, content, content_type, detail):
-    client = make_client(body_app())
-    response = client.post(
-        url + "?kind=files", content=content, headers={"Content-Type": content_type}
-    )
-    assert response.status_code == 400, response.text
-    assert detail in response.json()["detail"]
-    # The connection/app is not left in a bad state: the next request is fine.
-    assert client.post(url + "?kind=body", content=b"ok").json() == {"body": "6f6b"}
 
 
 # -- body size limit --------------------------------------------------------------------
@@ -643,3 +457,261 @@ def test_stream_on_a_normal_route_yields_the_read_body(make_client):
     client = make_client(app)
     assert client.post("/sync", content=b"hello").content == b"hello"
     assert client.post("/async", content=b"hello").content == b"hello"
+
+
+# -- hostile URLs -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "detail"),
+    [
+        ("/names/%ZZ", "percent-encoding in the request path"),
+        ("/names/abc%4", "percent-encoding in the request path"),
+        ("/query?a=%ZZ", "percent-encoding in the query string"),
+        ("/query?a=%", "percent-encoding in the query string"),
+        ("/names/%FF%FE", "request path is not valid UTF-8"),
+        ("/query?a=%FF", "query string is not valid UTF-8"),
+        ("/names/%2E%2E", "'..' segments"),
+        ("/rest/a/%2e%2e/%2e%2e/etc/passwd", "'..' segments"),
+        ("/rest/./x", None),  # httpx removes "./"; the rest route then answers normally
+    ],
+)
+def test_bad_urls_are_400(make_client, url, detail):
+    app, calls = recording_app()
+    client = make_client(app)
+    response = client.get(url)
+    if detail is None:
+        assert response.status_code == 200
+        return
+    assert_problem(response, 400, detail)
+    assert calls == []
+    assert_still_serving(client)
+
+
+def test_literal_percent_escaped_as_25_is_fine(make_client):
+    app, _ = recording_app()
+    client = make_client(app)
+    assert client.get("/names/100%25").json() == {"name": "100%"}
+    assert client.get("/query?a=100%25").json() == {"n": 1, "a": "100%"}
+
+
+@pytest.mark.parametrize(
+    "target", [b"/names/..", b"/rest/a/../../etc/passwd", b"/names/./x", b"/rest/."]
+)
+def test_raw_dot_segments_are_400(interface, target):
+    # Clients normalise these away; a request that still carries them is crafted.
+    app, calls = recording_app()
+    result = CALLERS[interface](app, "GET", target)
+    assert result.status == 400
+    assert b"segments" in result.body
+    assert calls == []
+
+
+def test_long_urls_are_414_and_the_limit_is_an_app_option(make_client):
+    app, calls = recording_app()
+    client = make_client(app)
+    assert_problem(client.get("/names/" + "a" * 9000), 414, "8192")
+    assert_problem(client.get("/query?a=" + "b" * 9000), 414, "8192")
+    small = make_client(recording_app(max_url_length=100)[0])
+    assert_problem(small.get("/names/" + "a" * 100), 414, "100 characters")
+    assert small.get("/names/" + "a" * 50).status_code == 200
+    assert calls == []
+
+
+def test_thousands_of_query_params_are_bounded(make_client):
+    app, _ = recording_app(max_query_params=100, max_url_length=100_000)
+    client = make_client(app)
+    assert_problem(
+        client.get("/query?" + "&".join(f"k{i}=v" for i in range(5000))),
+        400,
+        "more than 100 parameters",
+    )
+    assert client.get("/query?" + "&".join(f"k{i}=v" for i in range(100))).json()["n"] == 100
+
+
+# -- hostile headers ----------------------------------------------------------------
+
+
+def test_non_latin1_header_bytes_arrive_as_latin1_text(make_client):
+    # Header bytes are not decoded as UTF-8 by anyone (PEP 3333, ASGI): a handler
+    # wanting UTF-8 re-encodes with .encode("latin-1").decode("utf-8").
+    app, _ = recording_app()
+    client = make_client(app)
+    raw = "café ☃".encode()
+    response = client.get("/headers", headers={"x-name": raw})
+    assert response.status_code == 200
+    assert response.json()["x"] == raw.decode("latin-1")
+    assert response.json()["x"].encode("latin-1").decode("utf-8") == "café ☃"
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "evil.com/<script>",
+        "a'b.com",
+        'x"onmouseover="alert(1)',
+        "host name",
+        "h\x7fost",
+        "example.com:80:80",
+        "[::1",
+    ],
+)
+def test_odd_host_is_refused_never_echoed(make_client, host):
+    app, calls = recording_app()
+    client = make_client(app)
+    response = client.get("/host", headers={"host": host})
+    assert_problem(response, 400, "Host")
+    assert host not in response.text
+    # Neither the trailing-slash redirect nor a 404 echo the Host.
+    redirect = client.get("/names/x/", headers={"host": host})
+    assert host not in redirect.headers.get("location", "") and host not in redirect.text
+    missing = client.get("/nowhere", headers={"host": host})
+    assert missing.status_code == 404 and host not in missing.text
+    assert calls == []
+
+
+@pytest.mark.parametrize(
+    "host", ["example.com", "example.com:8080", "127.0.0.1:5000", "[::1]:8000", "xn--caf-dma.fr"]
+)
+def test_plain_hosts_are_accepted(make_client, host):
+    app, _ = recording_app()
+    client = make_client(app)
+    response = client.get("/host", headers={"host": host})
+    assert response.status_code == 200
+    assert f">{host}</a>" in response.text
+
+
+# -- hostile bodies -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "status", "detail"),
+    [
+        (b'{"a": 1', "application/json", 400, "malformed JSON"),
+        (b"", "application/json", 400, "empty"),
+        ('{"a": "é"}'.encode("latin-1"), "application/json", 400, "not valid UTF-8"),
+        (b"[" * 100_000, "application/json", 400, "nested too deeply"),
+        (b'{"a": 1}', "text/plain", 415, "application/json"),
+        (b'{"a": 1}', "application/x-www-form-urlencoded", 415, "application/json"),
+    ],
+)
+def test_bad_json_is_a_client_error(make_client, content, content_type, status, detail):
+    app, calls = recording_app()
+    client = make_client(app)
+    assert_problem(
+        client.post("/json", content=content, headers={"content-type": content_type}),
+        status,
+        detail,
+    )
+    assert calls == []
+    assert_still_serving(client)
+
+
+def test_json_without_content_type_is_read_leniently(make_client):
+    # Decision: no Content-Type at all is read as JSON (curl -d sends a form
+    # type, but many scripts send none); a *different* type is a 415.
+    app, _ = recording_app()
+    client = make_client(app)
+    response = client.post("/json", content=b'{"a": 1}')
+    assert response.json() == {"json": {"a": 1}}
+    assert client.post(
+        "/json", content=b'{"a": 1}', headers={"content-type": "application/merge-patch+json"}
+    ).json() == {"json": {"a": 1}}
+
+
+def test_declared_length_over_the_limit_is_413_without_reading(interface):
+    app, calls = recording_app(max_body_size=1000)
+    body = CountingInput([b"x" * 100_000])
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"100000")]
+    if interface == "wsgi":
+        result = call_wsgi(app, "POST", b"/json", headers, wsgi_input=body)
+        assert body.bytes_read == 0
+    else:
+        result = call_asgi(app, "POST", b"/json", headers, chunks=[b"x" * 100_000])
+        assert result.body_bytes_read == 0
+    assert result.status == 413
+    assert calls == []
+
+
+def test_endless_chunked_body_stops_at_the_limit(interface):
+    # No Content-Length and a body that never ends: 413 once the limit is
+    # crossed, having read at most the limit plus one chunk (memory bounded).
+    app, calls = recording_app(max_body_size=100_000)
+    headers = [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")]
+    if interface == "wsgi":
+        body = CountingInput([b"x" * 4096], endless=True)
+        result = call_wsgi(app, "POST", b"/json", headers, wsgi_input=body, input_terminated=True)
+        read = body.bytes_read
+    else:
+        result = call_asgi(app, "POST", b"/json", headers, chunks=[b"x" * 4096], endless=True)
+        read = result.body_bytes_read
+    assert result.status == 413
+    assert 100_000 < read <= 100_000 + 65_536
+    assert calls == []
+
+
+def test_chunked_body_over_the_limit_through_the_client(make_client):
+    app, calls = recording_app(max_body_size=10_000)
+    client = make_client(app)
+
+    def chunks():
+        for _ in range(100):
+            yield b"x" * 1000
+
+    response = client.post("/json", content=chunks(), headers={"content-type": "application/json"})
+    assert_problem(response, 413, "10000-byte limit")
+    assert calls == []
+    assert_still_serving(client)
+
+
+def test_body_shorter_than_content_length_is_not_a_server_error(interface, caplog):
+    # The client went away mid-body: no handler call and nothing logged as an error.
+    app, calls = recording_app()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"1000")]
+    with caplog.at_level(logging.DEBUG, logger="twinframe"):
+        if interface == "wsgi":
+            result = call_wsgi(app, "POST", b"/json", headers, body=b'{"a": ')
+        else:
+            result = call_asgi(
+                app, "POST", b"/json", headers, chunks=[b'{"a": '], disconnect_early=True
+            )
+    # WSGI answers 400 into the void; ASGI sends nothing after http.disconnect (status 0).
+    assert result.status == (400 if interface == "wsgi" else 0)
+    assert calls == []
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    ok = CALLERS[interface](app, "GET", b"/ok")
+    assert (ok.status, ok.body) == (200, b"ok")
+
+
+@pytest.mark.parametrize(
+    ("lengths", "status"),
+    [
+        (["5", "7"], 400),
+        (["5", "5"], 200),
+        (["abc"], 400),
+        (["-5"], 400),
+        (["5, 6"], 400),
+        (["1" * 30], 400),
+    ],
+)
+def test_bad_and_duplicate_content_length(interface, lengths, status):
+    # Servers join repeated headers with commas (WSGI) or pass them all (ASGI);
+    # most refuse these themselves, but the app must not trust a lax one.
+    # (wsgiref.validate itself refuses a non-numeric CONTENT_LENGTH, so WSGI runs unvalidated.)
+    app, calls = recording_app()
+    headers = [
+        (b"content-type", b"application/json"),
+        *[(b"content-length", v.encode()) for v in lengths],
+    ]
+    options = {"validate": False} if interface == "wsgi" else {}
+    result = CALLERS[interface](app, "POST", b"/json", headers, body=b'{"a":', **options)
+    problem = json.loads(result.body)
+    assert (result.status, problem["status"]) == (400, 400)
+    if status == 200:
+        # Identical repeats are one Content-Length: the 5 bytes reach the JSON parser.
+        assert "malformed JSON" in problem["detail"]
+    else:
+        assert "Content-Length" in problem["detail"]
+    assert calls == []
+    ok = CALLERS[interface](app, "GET", b"/ok")
+    assert (ok.status, ok.body) == (200, b"ok")

@@ -4,31 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta, timezone
 
+import httpx
 import pytest
+from helpers import serve
+from raw_drivers import CALLERS
 
 from twinframe import App, Response
-
-
-def serve(make_client, response_factory, method="GET", **request_kwargs):
-    """Answer one request on both sync and async handlers; both must agree."""
-    app = App()
-
-    @app.route("/sync", methods=[method])
-    def sync_handler(req):
-        return response_factory()
-
-    @app.route("/async", methods=[method])
-    async def async_handler(req):
-        return response_factory()
-
-    client = make_client(app)
-    sync = client.request(method, "/sync", **request_kwargs)
-    other = client.request(method, "/async", **request_kwargs)
-    assert (sync.status_code, sync.content) == (other.status_code, other.content)
-    assert sorted(sync.headers.multi_items()) == sorted(other.headers.multi_items())
-    return sync
 
 
 def test_plain_constructor(make_client):
@@ -287,130 +269,153 @@ def test_unsafe_header_from_after_request_hook(make_client, caplog):
     assert "invalid response" in caplog.text
 
 
-# -- cookies -------------------------------------------------------------------------
+# -- unsafe headers, before anything is sent ----------------------------------------
 
 
-def test_set_cookie_defaults(make_client):
-    def make():
-        response = Response("ok")
-        response.set_cookie("session", "abc123")
-        return response
-
-    response = serve(make_client, make)
-    assert response.headers.get_list("set-cookie") == [
-        "session=abc123; Path=/; HttpOnly; SameSite=Lax"
-    ]
-
-
-def test_set_cookie_all_options(make_client):
-    expires = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
-
-    def make():
-        response = Response("ok")
-        response.set_cookie(
-            "prefs",
-            "dark",
-            max_age=3600,
-            expires=expires,
-            path="/app",
-            domain="example.org",
-            secure=True,
-            httponly=False,
-            samesite="strict",
-        )
-        response.set_cookie("plain", "1", path=None, httponly=False, samesite=None)
-        response.set_cookie("cross", "2", secure=True, samesite="None")
-        return response
-
-    response = serve(make_client, make)
-    assert response.headers.get_list("set-cookie") == [
-        "prefs=dark; Max-Age=3600; Expires=Wed, 02 Jan 2030 03:04:05 GMT; Path=/app; "
-        "Domain=example.org; Secure; SameSite=Strict",
-        "plain=1",
-        "cross=2; Path=/; Secure; HttpOnly; SameSite=None",
-    ]
-
-
-def test_set_cookie_expires_converts_to_gmt():
-    response = Response()
-    paris = timezone(timedelta(hours=2))
-    response.set_cookie("a", "b", expires=datetime(2030, 6, 1, 14, 0, tzinfo=paris))
-    response.set_cookie("c", "d", expires=datetime(2030, 6, 1, 14, 0))  # naive: taken as UTC
-    assert response.headers.getall("Set-Cookie") == [
-        "a=b; Expires=Sat, 01 Jun 2030 12:00:00 GMT; Path=/; HttpOnly; SameSite=Lax",
-        "c=d; Expires=Sat, 01 Jun 2030 14:00:00 GMT; Path=/; HttpOnly; SameSite=Lax",
-    ]
-
-
-def test_delete_cookie(make_client):
-    def make():
-        response = Response("bye")
-        response.delete_cookie("session")
-        response.delete_cookie("prefs", path="/app", domain="example.org")
-        return response
-
-    response = serve(make_client, make)
-    assert response.headers.get_list("set-cookie") == [
-        "session=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/",
-        "prefs=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/app; Domain=example.org",
-    ]
-
-
-def test_cookies_round_trip_through_the_client(make_client):
+def unsafe_headers_app() -> App:
     app = App()
 
-    @app.get("/login")
-    def login(req):
-        response = Response.redirect("/me")
-        response.set_cookie("session", "s3cr3t")
-        response.set_cookie("theme", "dark")
+    @app.get("/ok")
+    def ok(req):
+        return "ok"
+
+    @app.get("/crlf-value")
+    def crlf_value(req):
+        return Response("body", headers={"X-Next": "a\r\nSet-Cookie: stolen=1"})
+
+    @app.get("/lf-value")
+    def lf_value(req):
+        response = Response("body")
+        response.headers["Location"] = "/x\nInjected: yes"
         return response
 
-    @app.get("/me")
-    def me(req):
-        return req.cookies
+    @app.get("/crlf-name")
+    def crlf_name(req):
+        return Response("body", headers={"X-A\r\nB": "v"})
 
-    @app.get("/logout")
-    def logout(req):
-        response = Response("bye")
-        response.delete_cookie("session")
+    @app.get("/crlf-redirect")
+    def crlf_redirect(req):
+        return Response.redirect("/home\r\n\r\n<script>")
+
+    @app.get("/bad-cookie")
+    def bad_cookie(req):
+        response = Response("body")
+        response.set_cookie("session", "a;b\r\nx")
         return response
 
-    client = make_client(app)
-    assert client.get("/login").status_code == 303
-    assert client.get("/me").json() == {"session": "s3cr3t", "theme": "dark"}
-    client.get("/logout")
-    assert client.get("/me").json() == {"theme": "dark"}
+    @app.get("/non-latin1-header")
+    def non_latin1(req):
+        return Response("body", headers={"X-Name": "snow ☃"})
+
+    return app
 
 
-@pytest.mark.parametrize(
-    ("name", "value", "kwargs"),
-    [
-        ("bad name", "v", {}),
-        ("semi;colon", "v", {}),
-        ("", "v", {}),
-        ("n", "has space", {}),
-        ("n", "semi;colon", {}),
-        ("n", 'quote"', {}),
-        ("n", "comma,", {}),
-        ("n", "é", {}),
-        ("n", "v", {"samesite": "sometimes"}),
-        ("n", "v", {"path": "/a;b"}),
-        ("n", "v", {"domain": "x\r\ny"}),
-    ],
-)
-def test_set_cookie_refuses_unsafe_input(name, value, kwargs):
-    with pytest.raises(ValueError):
-        Response().set_cookie(name, value, **kwargs)
+UNSAFE = [
+    "/crlf-value",
+    "/lf-value",
+    "/crlf-name",
+    "/bad-cookie",
+    "/non-latin1-header",
+]
 
 
-def test_unsafe_cookie_in_a_handler_is_a_500(make_client, caplog):
-    def make():
-        response = Response("ok")
-        response.set_cookie("n", "two words")
-        return response
+def test_redirect_url_with_crlf_is_escaped_not_split(interface):
+    # Response.redirect percent-encodes control characters, so it can't split headers.
+    result = CALLERS[interface](unsafe_headers_app(), "GET", b"/crlf-redirect")
+    assert result.status == 303
+    location = result.header("location")
+    assert location is not None and "\r" not in location and "\n" not in location
+    assert location.startswith("/home%0D%0A")
 
-    response = serve(make_client, make)
-    assert response.status_code == 500
-    assert "set-cookie" not in response.headers
-    assert "encode it first" in caplog.text
+
+@pytest.mark.parametrize("path", UNSAFE)
+def test_unsafe_headers_are_refused_before_anything_is_sent(interface, path, caplog):
+    app = unsafe_headers_app()
+    with caplog.at_level(logging.ERROR, logger="twinframe"):
+        result = CALLERS[interface](app, "GET", path.encode())
+    # One response, a plain 500: none of the handler's headers or body went out.
+    assert result.status == 500
+    assert result.header("content-type") == "application/problem+json"
+    assert b"body" not in result.body and b"stolen" not in result.body
+    assert all(
+        name not in ("x-next", "location", "set-cookie", "x-name") for name, _ in result.headers
+    )
+    assert any(r.exc_info and isinstance(r.exc_info[1], ValueError) for r in caplog.records)
+    ok = CALLERS[interface](app, "GET", b"/ok")
+    assert (ok.status, ok.body) == (200, b"ok")
+
+
+def test_header_checks_raise_value_error_directly():
+    response = Response("x", headers={"X-A": "1\r\n2"})
+    with pytest.raises(ValueError, match="CR, LF"):
+        response.header_list()
+    with pytest.raises(ValueError, match="cookie"):
+        Response().set_cookie("a", "b\nc")
+
+
+# -- streams failing mid-way --------------------------------------------------------
+
+
+def stream_app(log: list[str]) -> App:
+    app = App()
+
+    @app.get("/ok")
+    def ok(req):
+        return "ok"
+
+    @app.get("/sync-fails")
+    def sync_fails(req):
+        def chunks():
+            try:
+                yield b"first,"
+                yield b"second,"
+                raise RuntimeError("disk on fire at /srv/secret/path")
+            finally:
+                log.append("sync closed")
+
+        return Response.stream(chunks(), content_type="text/plain")
+
+    @app.get("/async-fails")
+    async def async_fails(req):
+        async def chunks():
+            try:
+                yield b"first,"
+                raise RuntimeError("async disk on fire")
+            finally:
+                log.append("async closed")
+
+        return Response.stream(chunks(), content_type="text/plain")
+
+    return app
+
+
+@pytest.mark.parametrize("path", ["/sync-fails", "/async-fails"])
+def test_stream_failing_mid_way_is_cut_logged_and_closed(interface, path, caplog):
+    log: list[str] = []
+    app = stream_app(log)
+    with caplog.at_level(logging.ERROR, logger="twinframe"):
+        result = CALLERS[interface](app, "GET", path.encode())
+    # Headers were out, so the status stays 200; the body is cut short and the
+    # error propagates to the server, which closes the connection (see
+    # tests/servers/test_faults.py for what real servers do with it).
+    assert result.status == 200
+    assert result.body.startswith(b"first,")
+    assert isinstance(result.stream_error, RuntimeError)
+    assert result.header("content-length") is None  # chunked: the cut is detectable
+    if interface == "asgi":
+        # The spec-checking driver saw no final more_body=False: the response never "completed".
+        assert all(m.get("more_body", False) for m in result.messages[1:])
+    assert any("stream failed mid-way" in r.getMessage() for r in caplog.records)
+    assert log == [("sync" if path.startswith("/sync") else "async") + " closed"]
+    ok = CALLERS[interface](app, "GET", b"/ok")
+    assert (ok.status, ok.body) == (200, b"ok")
+
+
+def test_stream_failing_mid_way_through_the_client(make_client, caplog):
+    client = make_client(stream_app([]))
+    with (
+        caplog.at_level(logging.ERROR, logger="twinframe"),
+        pytest.raises((RuntimeError, httpx.HTTPError)),
+    ):
+        client.get("/sync-fails")
+    assert client.get("/ok").text == "ok"

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-from wsgiref.util import setup_testing_defaults
-from wsgiref.validate import validator
-
 import parse
 import pytest
-from asgiref.testing import ApplicationCommunicator
+from helpers import assert_problem, recording_app
+from raw_drivers import CALLERS
 
 from twinframe import App, Response, Router
 from twinframe.routing import Matcher
@@ -573,38 +570,6 @@ def test_trailing_slash_redirect_keeps_the_query_string(make_client):
     assert followed.json() == {"q": ["a b", "café"], "page": "2"}
 
 
-def _raw_get(app: App, interface: str, path: bytes, query: bytes) -> tuple[int, dict[str, str]]:
-    """A GET with raw target bytes (httpx would percent-encode them first)."""
-    if interface == "wsgi":
-        environ: dict[str, object] = {}
-        setup_testing_defaults(environ)
-        environ.update(PATH_INFO=path.decode("latin-1"), QUERY_STRING=query.decode("latin-1"))
-        started: list[object] = []
-        def start_response(status, headers, exc_info=None):
-            started.extend([status, headers])
-
-        body = validator(app.wsgi)(environ, start_response)
-        b"".join(body)
-        body.close()  # type: ignore[attr-defined]
-        status, headers = started
-        return int(str(status)[:3]), {k.lower(): v for k, v in headers}  # type: ignore[attr-defined]
-
-    async def run() -> tuple[int, dict[str, str]]:
-        scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-            "scheme": "http", "path": path.decode("utf-8"), "raw_path": path, "query_string": query,
-            "root_path": "", "headers": [(b"host", b"testserver")],
-        }
-        communicator = ApplicationCommunicator(app.asgi, scope)
-        await communicator.send_input({"type": "http.request", "body": b""})
-        start = await communicator.receive_output(5)
-        await communicator.receive_output(5)
-        await communicator.wait(5)
-        return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}
-
-    return asyncio.run(run())
-
-
 def test_trailing_slash_redirect_with_raw_non_ascii_query(interface):
     app = App()
 
@@ -614,9 +579,9 @@ def test_trailing_slash_redirect_with_raw_non_ascii_query(interface):
 
     # Some clients send 'é' unencoded (as its UTF-8 bytes); the Location must carry
     # the same bytes, percent-encoded once.
-    status, headers = _raw_get(app, interface, b"/search/", "q=é&x=a b".encode())
-    assert status == 308
-    assert headers["location"] == "/search?q=%C3%A9&x=a%20b"
+    result = CALLERS[interface](app, "GET", b"/search/?" + "q=é&x=a b".encode())
+    assert result.status == 308
+    assert result.header("location") == "/search?q=%C3%A9&x=a%20b"
 
 
 def test_trailing_slash_redirect_percent_encodes_the_path(make_client):
@@ -902,3 +867,24 @@ def test_routes_added_after_first_request_are_served(make_client):
         return "2"
 
     assert client.get("/two").text == "2"
+
+
+# -- hostile paths ------------------------------------------------------------------
+
+
+def test_encoded_slash_separates_segments(make_client):
+    # Decision: routing uses the decoded path (WSGI servers decode PATH_INFO
+    # before the app sees it, so %2F can't be told apart there): %2F splits
+    # segments, so "{name}" never receives a "/", and a path field gets it as "/".
+    app, _ = recording_app()
+    client = make_client(app)
+    assert_problem(client.get("/names/a%2Fb"), 404)
+    assert client.get("/rest/a%2Fb").json() == {"rest": "a/b"}
+
+
+def test_huge_int_path_param_is_404_not_a_slow_parse(make_client):
+    app, calls = recording_app(max_url_length=20_000)
+    client = make_client(app)
+    assert_problem(client.get("/items/" + "9" * 10_000), 404)
+    assert client.get("/items/" + "9" * 30).json() == {"id": int("9" * 30)}
+    assert calls == ["item"]

@@ -34,8 +34,8 @@ def asgi_scope(
     headers: list[tuple[bytes, bytes]],
     *,
     scheme: str = "http",
-    server: tuple[str, int] = ("testserver", 80),
-    client: tuple[str, int] = CLIENT,
+    server: tuple[str, int] | None = ("testserver", 80),
+    client: tuple[str, int] | None = CLIENT,
     path: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:

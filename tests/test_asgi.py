@@ -1,4 +1,9 @@
-"""app.asgi against the ASGI 3 HTTP spec, driven message by message with asgiref's communicator."""
+"""The ASGI adapter (twinframe/asgi.py): what only app.asgi does.
+
+The HTTP messages against the ASGI 3 spec, driven message by message with
+asgiref's communicator (body chunks, disconnects, raw_path, root_path, client
+and server), cookies split over several headers, and the lifespan protocol.
+"""
 
 from __future__ import annotations
 
@@ -8,27 +13,24 @@ from typing import Any
 
 import pytest
 from asgiref.testing import ApplicationCommunicator
+from helpers import hooks_app
 
 from twinframe import App, Response
+from twinframe.testing import TestClient
+from twinframe.testing.scope import asgi_scope
 
 
 def _scope(path: str = "/", method: str = "GET", **extra: Any) -> dict[str, Any]:
-    scope: dict[str, Any] = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
+    """An http scope for ``path`` as a server at example.org builds it; ``extra`` overrides."""
+    options: dict[str, Any] = {
         "raw_path": path.encode("utf-8"),
-        "query_string": b"",
-        "root_path": "",
         "headers": [(b"host", b"example.org")],
         "client": ("10.0.0.1", 4321),
         "server": ("example.org", 80),
+        **extra,
     }
-    scope.update(extra)
-    return scope
+    raw_path, headers = options.pop("raw_path"), options.pop("headers")
+    return asgi_scope("http", raw_path, b"", headers, path=path, method=method, **options)
 
 
 async def _collect(communicator: ApplicationCommunicator) -> list[dict[str, Any]]:
@@ -323,3 +325,74 @@ def test_scope_client_and_server():
     scope = _scope("/peer", headers=[], client=None, server=None)
     body = json.loads(_check_well_formed(asyncio.run(_request(app, scope))))
     assert body == {"client": None, "host": "localhost", "scheme": "http"}
+
+
+# -- cookies split over several headers ---------------------------------------------
+
+
+def test_cookies_split_over_several_headers_under_asgi():
+    # HTTP/2 and 3 clients may send one cookie per header (RFC 9113 8.2.3); only
+    # ASGI servers can pass those on separately (WSGI has one HTTP_COOKIE).
+    app = App()
+
+    @app.get("/")
+    def cookies(req):
+        return req.cookies
+
+    client = TestClient(app, "asgi")
+    split = [("Cookie", "a=1; b=2"), ("Cookie", "c=3"), ("Cookie", "a=9")]
+    response = client.get("/", headers=split)
+    assert response.json() == {"a": "1", "b": "2", "c": "3"}
+
+
+# -- the lifespan protocol ----------------------------------------------------------
+
+
+async def _lifespan_messages(app: App, *requests: str) -> list[dict[str, Any]]:
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    for kind in requests:
+        inbox.put_nowait({"type": kind})
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(dict(message))
+
+    scope = {"type": "lifespan", "asgi": {"version": "3.0"}}
+    await asyncio.wait_for(app.asgi(scope, inbox.get, send), 5)
+    return sent
+
+
+def test_asgi_lifespan_protocol_complete():
+    log: list[str] = []
+    sent = asyncio.run(
+        _lifespan_messages(hooks_app(log), "lifespan.startup", "lifespan.shutdown")
+    )
+    assert sent == [{"type": "lifespan.startup.complete"}, {"type": "lifespan.shutdown.complete"}]
+    assert len(log) == 4
+
+
+def test_asgi_lifespan_startup_failed_carries_the_message():
+    app = App()
+
+    @app.on_startup
+    async def connect() -> None:
+        raise ConnectionError("database unreachable")
+
+    sent = asyncio.run(_lifespan_messages(app, "lifespan.startup"))
+    assert sent == [
+        {"type": "lifespan.startup.failed", "message": "ConnectionError: database unreachable"}
+    ]
+
+
+def test_asgi_lifespan_shutdown_failed_carries_the_message():
+    app = App()
+
+    @app.on_shutdown
+    def close() -> None:
+        raise OSError("disk gone")
+
+    sent = asyncio.run(_lifespan_messages(app, "lifespan.startup", "lifespan.shutdown"))
+    assert sent == [
+        {"type": "lifespan.startup.complete"},
+        {"type": "lifespan.shutdown.failed", "message": "OSError: disk gone"},
+    ]
