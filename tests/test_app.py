@@ -1,4 +1,5 @@
-"""The App pipeline: return values, sync/async under both entrypoints, hooks, error handling."""
+"""The App pipeline: return values, sync/async under both entrypoints, hooks, error handling,
+and nothing internal in a 500 unless debug is on."""
 
 from __future__ import annotations
 

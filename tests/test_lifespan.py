@@ -1,4 +1,8 @@
-"""Startup/shutdown hooks and App(lifespan=...) on both entrypoints (real servers: servers/)."""
+"""Startup/shutdown hooks and App(lifespan=...) on both entrypoints (real servers: servers/).
+
+How each adapter drives them is tested with it: the lifespan messages in
+test_asgi.py, startup once per process in test_wsgi.py.
+"""
 
 from __future__ import annotations
 

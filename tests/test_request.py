@@ -1,4 +1,9 @@
-"""The Request API, identical under app.wsgi and app.asgi (every test runs on both)."""
+"""The Request API, identical under app.wsgi and app.asgi (every test runs on both).
+
+Hostile input (bad escapes, dot segments, odd hosts, broken or endless bodies)
+gets a clear 4xx, no handler sees half-parsed input, and the next request is
+served; where httpx would normalise the input away, ``raw_drivers`` passes it.
+"""
 
 from __future__ import annotations
 
