@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 import pytest
 from helpers import (
     HANDLERS,
@@ -11,6 +13,10 @@ from helpers import (
     multipart,
     recording_app,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from twinframe.forms import split_urlencoded
 
 # -- urlencoded ---------------------------------------------------------------------
 
@@ -216,3 +222,28 @@ def test_hostile_filenames_are_kept_as_data(make_client):
     )
     assert response.status_code == 200
     assert response.json()["files"] == {f"f{i}": [n, "data"] for i, n in enumerate(names)}
+
+
+# -- split_urlencoded: the fast path must agree with the standard library --------
+
+_QUERY_ALPHABET = st.sampled_from(list("ab=&+%2Fx0 ;é?"))
+
+
+@settings(max_examples=400, derandomize=True)
+@given(st.text(_QUERY_ALPHABET, max_size=30))
+def test_split_urlencoded_agrees_with_parse_qsl(text):
+    try:
+        expected = parse_qsl(text, keep_blank_values=True, max_num_fields=5, errors="strict")
+    except ValueError as exc:
+        expected = type(exc)
+    try:
+        got = split_urlencoded(text, 5)
+    except ValueError as exc:
+        got = type(exc)
+    assert got == expected
+
+
+def test_split_urlencoded_limits_fields_on_the_fast_path():
+    assert split_urlencoded("a=1&b=2", 2) == [("a", "1"), ("b", "2")]
+    with pytest.raises(ValueError):
+        split_urlencoded("a=1&b=2&c", 2)
