@@ -12,14 +12,14 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import parse_qsl, quote
+from urllib.parse import quote
 
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 from python_multipart.multipart import parse_options_header
 
 from .cookies import parse_cookie_header
 from .errors import BadRequest, HTTPError, PayloadTooLarge, UnsupportedMediaType, URITooLong
-from .forms import BAD_ESCAPE, UploadedFile, parse_multipart, parse_urlencoded
+from .forms import BAD_ESCAPE, UploadedFile, parse_multipart, parse_urlencoded, split_urlencoded
 
 if TYPE_CHECKING:
     from .app import App
@@ -137,7 +137,7 @@ class HTTPConnection:
         try:
             if not qs.isascii():
                 qs = qs.encode("latin-1").decode("utf-8")
-            return parse_qsl(qs, keep_blank_values=True, max_num_fields=limit, errors="strict")
+            return split_urlencoded(qs, limit)
         except UnicodeError:
             raise BadRequest("query string is not valid UTF-8") from None
         except ValueError:
