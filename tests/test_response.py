@@ -419,3 +419,80 @@ def test_stream_failing_mid_way_through_the_client(make_client, caplog):
     ):
         client.get("/sync-fails")
     assert client.get("/ok").text == "ok"
+
+
+# -- responses that carry no body (204, 304, HEAD) --------------------------------------
+
+
+class ClosingChunks:
+    """A sync body stream that records being closed (a generator that never started
+    skips its ``finally``, so it couldn't tell)."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    def __iter__(self):
+        yield b"never sent"
+
+    def close(self) -> None:
+        self.log.append("closed")
+
+
+class AsyncClosingChunks(ClosingChunks):
+    """The async twin of ``ClosingChunks``."""
+
+    def __iter__(self):
+        raise AssertionError("an async stream is iterated with async for")
+
+    async def __aiter__(self):
+        yield b"never sent"
+
+    async def aclose(self) -> None:
+        self.log.append("closed")
+
+
+def closing_chunks(log: list[str], kind: str = "sync") -> ClosingChunks:
+    return ClosingChunks(log) if kind == "sync" else AsyncClosingChunks(log)
+
+
+BODILESS = {
+    "tuple-204": lambda log: ("hello", 204),
+    "response-304": lambda log: Response("hello", status=304),
+    "json-204": lambda log: Response.json({"a": 1}, status=204),
+    "stream-204": lambda log: Response.stream(closing_chunks(log), status=204),
+    "async-stream-304": lambda log: Response.stream(closing_chunks(log, "async"), status=304),
+}
+
+
+@pytest.mark.parametrize("case", list(BODILESS))
+def test_204_and_304_send_no_body_and_no_content_type(interface, case):
+    log: list[str] = []
+    app = App()
+
+    @app.get("/")
+    def handler(req):
+        return BODILESS[case](log)
+
+    result = CALLERS[interface](app, "GET", b"/")
+    assert result.status in (204, 304)
+    assert result.body == b""
+    assert result.header("content-type") is None
+    assert result.header("content-length") is None
+    if "stream" in case:
+        assert log == ["closed"]  # the stream was closed, never sent
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_head_sends_no_body_and_closes_the_stream(interface, kind):
+    log: list[str] = []
+    app = App()
+
+    @app.get("/")
+    def handler(req):
+        return Response.stream(closing_chunks(log, kind), content_type="text/plain")
+
+    result = CALLERS[interface](app, "HEAD", b"/")
+    assert result.status == 200
+    assert result.body == b""
+    assert result.header("content-type") == "text/plain"
+    assert log == ["closed"]

@@ -21,7 +21,7 @@ from .errors import (
     problem_response,
 )
 from .request import Request
-from .response import TEXT, Response
+from .response import NO_BODY_STATUSES, TEXT, Response
 from .routing import WEBSOCKET, Handler, Matcher, Router, is_async_callable
 from .wsgi import WSGIAdapter
 
@@ -114,10 +114,6 @@ class App(Router):
         if matcher is None:
             matcher = self._matcher = Matcher(self.routes)
         return matcher
-
-    def url_for(self, name: str, /, **params: Any) -> str:
-        """The path of the route called ``name``; extra params become the query string."""
-        return self.url_path_for(name, **params)
 
     def before_request(self, hook: F) -> F:
         """Decorator: ``hook(req)`` runs before each routed handler.
@@ -253,12 +249,39 @@ class App(Router):
             if not 200 <= response.status <= 599:
                 raise ValueError(f"response status {response.status!r} is not a final HTTP status")
             response.finalize(req)
+            if response.status in NO_BODY_STATUSES or req.method == "HEAD":
+                return response, await self._without_body(req, response)
             return response, response.header_list()
         except Exception as exc:
             logger.exception("invalid response from %s %s", req.method, req.path)
             response.close()
             response = self._internal_error(req, exc)
             return response, response.header_list()
+
+    @staticmethod
+    async def _without_body(req: Request, response: Response) -> list[tuple[str, str]]:
+        """The headers of a response that must carry no body, then its body dropped.
+
+        204 and 304 have no body, so no Content-Type either; a HEAD answer keeps the
+        GET headers (Content-Length included). A stream is closed unread, the way
+        this protocol runs code: an async one awaited, a sync one via ``_call``.
+        """
+        if response.status in NO_BODY_STATUSES:
+            response.content_type = None
+        headers = response.header_list()
+        stream = response.body_stream
+        response.body = b""
+        if stream is not None:
+            aclose = getattr(stream, "aclose", None)
+            try:
+                if aclose is not None:
+                    await req._await(aclose())
+                else:
+                    await req._call(response.close)
+            except Exception:
+                logger.exception("closing an unsent response stream failed")
+            response.body_stream = None
+        return headers
 
     def _unrouted(self, req: Request) -> Response:
         path = req.path

@@ -220,11 +220,8 @@ class ASGIAdapter:
                 "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
             }
         )
-        if response.body_stream is None or req.method == "HEAD":
-            body = b"" if req.method == "HEAD" else response.body
-            await send({"type": "http.response.body", "body": body})
-            if response.body_stream is not None:
-                await _close(response)
+        if response.body_stream is None:
+            await send({"type": "http.response.body", "body": response.body})
             return
         await self._send_stream(req, response, send)
 

@@ -212,11 +212,7 @@ class WSGIAdapter:
         else:
             response, headers = self._drive(self.app.dispatch(req))
         start_response(_STATUS_LINES.get(response.status) or f"{response.status} Unknown", headers)
-        stream = response.body_stream
-        if req.method == "HEAD":
-            response.close()
-            return []
-        if stream is None:
+        if response.body_stream is None:
             return [response.body]
         file_wrapper = environ.get("wsgi.file_wrapper")
         if file_wrapper is not None:
