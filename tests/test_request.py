@@ -16,7 +16,7 @@ import pytest
 from helpers import HANDLERS, assert_problem, assert_still_serving, body_app, recording_app
 from raw_drivers import CALLERS, CountingInput, call_asgi, call_wsgi
 
-from twinframe import App
+from twinframe import App, Response
 from twinframe.testing import TestClient, WSGITransport
 
 # -- URL parts ---------------------------------------------------------------------
@@ -720,3 +720,49 @@ def test_bad_and_duplicate_content_length(interface, lengths, status):
     assert calls == []
     ok = CALLERS[interface](app, "GET", b"/ok")
     assert (ok.status, ok.body) == (200, b"ok")
+
+
+# -- req.stream() in async code -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream_route", [True, False])
+def test_sync_iteration_of_the_body_in_async_code_is_a_clear_error(
+    make_client, caplog, stream_route
+):
+    app = App()
+    log: list[str] = []
+
+    @app.before_request
+    def sync_hook(req):  # under ASGI it once left a loop behind for the stream to block on
+        log.append("hook")
+
+    @app.get("/ok")
+    def ok(req):
+        return "ok"
+
+    @app.post("/", stream=stream_route)
+    async def wrong(req):
+        return b"".join(chunk for chunk in req.stream())
+
+    client = make_client(app)
+    response = client.post("/", content=b"abc", timeout=10)
+    assert response.status_code == 500
+    assert "use 'async for'" in caplog.text
+    assert log == ["hook"]
+    assert_still_serving(client)
+
+
+def test_sync_iteration_of_the_body_in_a_sync_stream_still_works(make_client):
+    app = App()
+
+    @app.post("/", stream=True)
+    async def echo(req):
+        body = req.stream()
+
+        def chunks():  # iterated by the adapter outside the event loop
+            for chunk in body:
+                yield chunk.upper()
+
+        return Response.stream(chunks())
+
+    assert make_client(app).post("/", content=b"abc").content == b"ABC"

@@ -54,6 +54,18 @@ class _LoopOwner:
             loop.close()
 
 
+def inside_event_loop() -> bool:
+    """True when the caller runs inside an event loop, where blocking on async work deadlocks.
+
+    Under gevent the process's one loop looks running to every greenlet, so
+    only its driver greenlet counts as inside it.
+    """
+    shared = gevent_loop.active()
+    if shared is not None:
+        return shared.is_driver()
+    return asyncio._get_running_loop() is not None
+
+
 def run_on_thread_loop(awaitable: Awaitable[T]) -> T:
     """Run ``awaitable`` to completion on this thread's loop (from sync code)."""
     shared = gevent_loop.active()

@@ -52,9 +52,13 @@ class GeventLoop:
         self._getcurrent: Any = gevent.getcurrent
         self._driver: Any = gevent.spawn(self.loop.run_forever)
 
+    def is_driver(self) -> bool:
+        """True in the greenlet that runs the loop (async code), False in the others."""
+        return self._getcurrent() is self._driver  # type: ignore[no-any-return]
+
     def run(self, awaitable: Awaitable[T]) -> T:
         """Run ``awaitable`` on the shared loop; the calling greenlet yields until it is done."""
-        if self._getcurrent() is self._driver:
+        if self.is_driver():
             raise RuntimeError("cannot run async code from sync code already inside the event loop")
         result: Any = self._event.AsyncResult()
         # The caller's context variables travel with the coroutine, as under a thread loop.

@@ -17,6 +17,7 @@ from urllib.parse import quote
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 from python_multipart.multipart import parse_options_header
 
+from .concurrency import inside_event_loop
 from .cookies import parse_cookie_header
 from .errors import BadRequest, HTTPError, PayloadTooLarge, UnsupportedMediaType, URITooLong
 from .forms import BAD_ESCAPE, UploadedFile, parse_multipart, parse_urlencoded, split_urlencoded
@@ -203,6 +204,12 @@ class BodyStream:
         self._async = async_
 
     def __iter__(self) -> Iterator[bytes]:
+        # Sync reads block: inside the event loop they would freeze the server
+        # (ASGI) or nest loops (WSGI). Refused alike on both entrypoints.
+        if inside_event_loop():
+            raise RuntimeError(
+                "req.stream() iterated with 'for' in async code: use 'async for' there"
+            )
         return self._sync()
 
     def __aiter__(self) -> AsyncIterator[bytes]:
