@@ -5,9 +5,11 @@ from __future__ import annotations
 import parse
 import pytest
 from helpers import assert_problem, recording_app
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from raw_drivers import CALLERS
 
-from twinframe import App, Response, Router
+from twinframe import App, Response, Router, matching, patterns
 from twinframe.routing import Matcher
 
 # -- patterns and converters ------------------------------------------------------------
@@ -71,6 +73,58 @@ def test_word_converter(make_client):
     client = make_client(app)
     assert client.get("/tags/python_3").text == "python_3"
     assert client.get("/tags/not-a-word").status_code == 404
+
+
+# Texts close to what each type accepts: digits, signs, dots, exponents, spaces,
+# underscores, non-ASCII digits and letters, newlines (parse anchors with \Z).
+_NUMBERISH = st.text(alphabet="0123456789-+._ eExabnifINF\n\u0663\u00b2\u00e9", max_size=12)
+_SEGMENT_TEXT = st.one_of(
+    _NUMBERISH,
+    st.text(max_size=12),
+    st.from_regex(r"-?[0-9\u0663]{1,30}(\.[0-9]{0,3})?", fullmatch=True),
+)
+
+
+def _through_parse(spec: str) -> patterns.SegmentMatcher:
+    """The general matcher (parse's compiled format) for a segment ``{x:<spec>}``."""
+    pieces = list(patterns._formatter.parse("{x:" + spec + "}"))
+    return patterns._parse_matcher(pieces, {}, "/{x:" + spec + "}", "{x:" + spec + "}")
+
+
+@pytest.mark.parametrize("spec", ["d", "f", "w"])
+@settings(max_examples=500, derandomize=True, database=None, deadline=None)
+@given(text=_SEGMENT_TEXT)
+def test_whole_segment_fast_path_answers_like_parse(spec, text):
+    # A segment that is one d/f/w field skips parse at match time: same answers, same types.
+    (segment,) = patterns.compile_pattern("/{x:" + spec + "}")
+    fast, slow = segment.matcher(text), _through_parse(spec)(text)
+    assert fast == slow
+    if fast is not None and slow is not None:
+        assert type(fast["x"]) is type(slow["x"])
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["0", "-0", "007", "-12", "+4", " 5", "5 ", "5\n", "1_000", "0x1f", "\u0663", "\u00b2",
+     "9" * 10_000, "1.5", ".5", "5.", "-.5", "1e3", "nan", "inf", "", "-", "abc", "a_b",
+     "caf\u00e9"],
+    ids=lambda text: repr(text[:12]),
+)
+@pytest.mark.parametrize("spec", ["d", "f", "w"])
+def test_whole_segment_fast_path_edge_cases(spec, text):
+    (segment,) = patterns.compile_pattern("/{x:" + spec + "}")
+    assert segment.matcher(text) == _through_parse(spec)(text), (spec, text)
+
+
+def test_a_converter_named_like_a_builtin_type_replaces_the_fast_path(make_client):
+    app = App()
+    app.add_converter("d", lambda text: f"hex {int(text, 16)}", pattern=r"[0-9a-f]+")
+
+    @app.get("/n/{n:d}")
+    def n(req, n):
+        return n
+
+    assert make_client(app).get("/n/ff").text == "hex 255"
 
 
 def test_path_converter_takes_the_rest_with_slashes(make_client):
@@ -850,6 +904,48 @@ def test_thousand_routes_still_match_correctly(make_client):
         assert route.name == f"mixed_{i}"
         assert matcher.match("POST", f"/static/{i}/page") is None
         assert matcher.allowed_methods(f"/static/{i}/page") == {"GET"}
+
+
+def test_many_mixed_segments_at_one_level_match_like_trying_each_in_turn():
+    # Past a few dynamic children a node looks them up by their literal prefix
+    # (/item7-{id} -> "item7-"); the answers must be those of trying every child
+    # in registration order, as the node does without the index.
+    app = App()
+
+    def make(i):
+        def handler(req, **params):
+            return i
+
+        handler.__name__ = f"h{i}"
+        return handler
+
+    sources = [f"item{i}-{{id:d}}" for i in range(1, 60)]
+    sources += ["item{id:d}", "it{a}-{b}", "{name}.json", "i{x:w}", "item1-{id:d}.{ext}", "{any}"]
+    sources += ["x{{lit}}{v}", "item", "item1-{id:d}/sub", "item2-{a}/{b:d}", "a{p}b{q}"]
+    for i, source in enumerate(sources):
+        app.add_route("/" + source, make(i), methods=("GET", "POST") if i % 3 else ("GET",))
+    indexed = Matcher(app.routes)
+    linear_from, matching._INDEX_FROM = matching._INDEX_FROM, 10**9
+    try:
+        linear = Matcher(app.routes)
+    finally:
+        matching._INDEX_FROM = linear_from
+    assert indexed._root.by_prefix is not None and linear._root.by_prefix is None
+
+    paths = ["/item", "/items", "/it-", "/it5-6", "/x{lit}1", "/x{lit}", "/ab", "/apbq", "/a.json"]
+    for i in range(0, 70, 3):
+        paths += [f"/item{i}-{i * 3}", f"/item{i}-x", f"/item{i}", f"/item{i}-{i}.png",
+                  f"/item{i}-5/sub", f"/item{i}-a/4", f"/item{i}-", f"/i{i}", f"/item{i}-{i}/"]
+    for path in paths:
+        for method in ("GET", "POST", "HEAD", "PUT"):
+            found, expected = indexed.match(method, path), linear.match(method, path)
+            assert (found and (found[0].name, found[1])) == (
+                expected and (expected[0].name, expected[1])
+            ), (method, path)
+        assert indexed.allowed_methods(path) == linear.allowed_methods(path), path
+    assert indexed.match("GET", "/item7-21")[1] == {"id": 21}  # type: ignore[index]
+    # Registration order still decides between children with different prefixes.
+    assert indexed.match("GET", "/item1-2.txt")[1] == {"a": "em1", "b": "2.txt"}  # type: ignore[index]
 
 
 def test_routes_added_after_first_request_are_served(make_client):
