@@ -766,3 +766,63 @@ def test_sync_iteration_of_the_body_in_a_sync_stream_still_works(make_client):
         return Response.stream(chunks())
 
     assert make_client(app).post("/", content=b"abc").content == b"ABC"
+
+
+# -- repeated and empty headers read alike ------------------------------------------------
+
+
+def test_two_host_headers_are_refused_on_both_entrypoints(interface):
+    app = App()
+
+    @app.get("/")
+    def host(req):
+        return req.host
+
+    result = CALLERS[interface](app, headers=[(b"host", b"a.example"), (b"host", b"b.example")])
+    assert result.status == 400
+    assert b"Host" in result.body
+
+
+def test_a_repeated_conditional_header_counts_every_value(interface, tmp_path):
+    (tmp_path / "page.txt").write_text("hello", encoding="utf-8")
+    app = App()
+
+    @app.get("/page")
+    def page(req):
+        return Response.file(tmp_path / "page.txt")
+
+    etag = CALLERS[interface](app, target=b"/page").header("etag")
+    assert etag
+    headers = [(b"if-none-match", b'"other"'), (b"if-none-match", etag.encode())]
+    result = CALLERS[interface](app, target=b"/page", headers=headers)
+    assert result.status == 304
+    ranged = [(b"range", b"bytes=0-0"), (b"range", b"bytes=2-3")]
+    # Two Range headers join into a multi-range, which may be answered whole.
+    assert CALLERS[interface](app, target=b"/page", headers=ranged).status == 200
+
+
+def test_repeated_and_empty_headers_read_alike(interface):
+    app = App()
+
+    @app.post("/")
+    def show(req):
+        return {
+            "content_type": req.content_type,
+            "mimetype": req.mimetype,
+            "length": req.content_length,
+            "cookies": req.cookies,
+        }
+
+    headers = [
+        (b"content-type", b""),
+        (b"content-length", b"2"),
+        (b"cookie", b"a=1"),
+    ]
+    result = CALLERS[interface](app, "POST", b"/", headers=headers, body=b"hi")
+    assert result.status == 200, result.body
+    assert json.loads(result.body) == {
+        "content_type": None,
+        "mimetype": "",
+        "length": 2,
+        "cookies": {"a": "1"},
+    }

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mutabl
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import BadRequest, ClientDisconnect, PayloadTooLarge
-from .request import HTTPConnection, Request, parse_content_length, target_error
+from .request import HTTPConnection, Request, target_error
 from .response import Response
 
 if TYPE_CHECKING:
@@ -56,13 +56,16 @@ class ASGIConnection(HTTPConnection):
     _default_scheme = "http"
 
     def _header(self, name: str) -> str | None:
+        # Repeats are joined with ", " as WSGI servers do, and an empty value
+        # reads as absent, so both entrypoints see the same thing.
         key = _NAMES.get(name)
         if key is None:
             key = _NAMES[name] = name.encode("latin-1")
+        found: bytes | None = None
         for header, value in self.scope["headers"]:
-            if header == key:
-                return value.decode("latin-1")  # type: ignore[no-any-return]
-        return None
+            if header == key and value:
+                found = value if found is None else found + b", " + value
+        return None if found is None else found.decode("latin-1")
 
     def _header_items(self) -> list[tuple[str, str]]:
         headers = self.scope["headers"]
@@ -113,15 +116,6 @@ class ASGIRequest(ASGIConnection, Request):
                 raw.decode("latin-1").split("?", 1)[0] if raw else None,
                 app.max_url_length,
             )
-
-    @property
-    def content_length(self) -> int | None:
-        """The ``Content-Length`` header as an int, or None.
-
-        400 if it is invalid or sent twice with different values.
-        """
-        values = [v.decode("latin-1") for k, v in self.scope["headers"] if k == b"content-length"]
-        return parse_content_length(",".join(values) if values else None)
 
     # -- body -------------------------------------------------------------------------
 
