@@ -826,3 +826,29 @@ def test_repeated_and_empty_headers_read_alike(interface):
         "length": 2,
         "cookies": {"a": "1"},
     }
+
+
+# -- chunked bodies a WSGI server can't frame ---------------------------------------------
+
+
+@pytest.mark.parametrize("stream_route", [False, True])
+def test_chunked_body_is_read_or_refused_never_dropped(interface, stream_route):
+    app = App()
+
+    @app.post("/", stream=stream_route)
+    def echo(req):
+        return b"".join(req.stream()) if stream_route else req.body
+
+    chunked = [(b"transfer-encoding", b"chunked")]
+    if interface == "wsgi":
+        # Decoded by a server that says so (gunicorn): read to the end.
+        read = call_wsgi(app, "POST", headers=chunked, body=b"hello", input_terminated=True)
+        assert (read.status, read.body) == (200, b"hello")
+        # A server that doesn't (wsgiref, app.run()) gives no way to find the end:
+        # 411 Length Required rather than a handler seeing b"".
+        refused = call_wsgi(app, "POST", headers=chunked, body=b"hello")
+        assert refused.status == 411, refused.body
+        assert b"Content-Length" in refused.body
+    else:
+        read = call_asgi(app, "POST", headers=chunked, chunks=[b"hel", b"lo"])
+        assert (read.status, read.body) == (200, b"hello")

@@ -123,6 +123,12 @@ class Gone(_StatusError):
     status = 410
 
 
+class LengthRequired(_StatusError):
+    """411: the request body's end can't be found without a Content-Length."""
+
+    status = 411
+
+
 class PayloadTooLarge(_StatusError):
     """413: the request body exceeds the configured limit."""
 

@@ -19,7 +19,14 @@ from python_multipart.multipart import parse_options_header
 
 from .concurrency import inside_event_loop
 from .cookies import parse_cookie_header
-from .errors import BadRequest, HTTPError, PayloadTooLarge, UnsupportedMediaType, URITooLong
+from .errors import (
+    BadRequest,
+    HTTPError,
+    LengthRequired,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    URITooLong,
+)
 from .forms import BAD_ESCAPE, UploadedFile, parse_multipart, parse_urlencoded, split_urlencoded
 
 if TYPE_CHECKING:
@@ -190,8 +197,10 @@ class HTTPConnection:
         return f"{self.scheme}://{self.host}{path}" + (f"?{qs}" if qs else "")
 
     def url_for(self, name: str, /, **params: Any) -> str:
-        """The path of route ``name`` (shortcut for ``req.app.url_for``)."""
-        return self.app.url_for(name, **params)
+        """The path of route ``name`` as the client reaches it: ``req.root_path`` (the
+        mount prefix) + ``req.app.url_for(name, **params)``."""
+        path = self.app.url_for(name, **params)
+        return quote(self.root_path, safe="/:@!$&'()*+,;=-._~") + path if self.root_path else path
 
 
 class BodyStream:
@@ -246,10 +255,25 @@ class Request(HTTPConnection):
         """Read the whole body: PayloadTooLarge past ``limit``, ClientDisconnect if cut short."""
         raise NotImplementedError
 
+    def _body_end_known(self) -> bool:
+        """True when the body can be read to its end without a Content-Length
+        (ASGI messages; a WSGI input the server marks terminated)."""
+        return True
+
     def _has_no_body(self) -> bool:
-        """True when the request certainly has no body (nothing to receive, no valid
-        Content-Length other than 0); False if unsure."""
-        return False
+        """True when the request certainly has no body, False when it may have one.
+
+        411 for a body the server can't delimit: chunked, under a WSGI server that
+        doesn't decode it (PEP 3333 forbids reading past a missing length).
+        """
+        if self._body_end_known():
+            return False
+        length = self._header("content-length")
+        if length:
+            return length == "0"
+        if self._header("transfer-encoding"):
+            raise LengthRequired("this server needs a Content-Length on request bodies")
+        return True
 
     def _iter_body(self) -> Iterator[bytes]:
         raise NotImplementedError
@@ -308,6 +332,9 @@ class Request(HTTPConnection):
         if self._consumed:
             raise RuntimeError("the request body stream was already consumed")
         self._consumed = True
+        if self._has_no_body():
+            self._body = b""
+            return self.stream()
         return BodyStream(self._iter_body, self._aiter_body)
 
     @property

@@ -149,13 +149,9 @@ class WSGIRequest(Request):
             logger.info("request body framing refused by the server: %r", exc)
             raise BadRequest("malformed request body framing") from None
 
-    def _has_no_body(self) -> bool:
-        environ = self.environ
-        length = environ.get("CONTENT_LENGTH")
-        if length == "0":
-            return True
+    def _body_end_known(self) -> bool:
         # PEP 3333: without a length, only an input the server marks terminated may be read.
-        return not length and not environ.get("wsgi.input_terminated")
+        return bool(self.environ.get("wsgi.input_terminated"))
 
     async def _receive_body(self, limit: int) -> bytes:
         if not self.environ.get("CONTENT_LENGTH"):
