@@ -11,6 +11,7 @@ import pytest
 
 from twinframe import App, Forbidden, HTTPError, Response, Router, WebSocket, WebSocketDisconnect
 from twinframe.testing import TestClient, WebSocketRejected
+from twinframe.testing.scope import asgi_scope
 from twinframe.websocket import WebSocketDataError
 
 
@@ -525,3 +526,28 @@ def test_http_request_to_websocket_only_path_is_426(make_client):
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["detail"] == "this path accepts WebSocket connections only"
     assert client.post("/json", content=b"{}").status_code == 426
+
+
+@pytest.mark.parametrize("root_path", ["/api", "/api/"])
+def test_root_path_is_normalised_like_http(root_path):
+    app = App()
+    seen: dict[str, str] = {}
+
+    @app.websocket("/w")
+    async def where(ws: WebSocket) -> None:
+        seen.update(path=ws.path, root_path=ws.root_path, url=ws.url)
+        await ws.close()
+
+    scope = asgi_scope(
+        "websocket", b"/api/w", b"", [(b"host", b"h")], scheme="ws", root_path=root_path
+    )
+    messages = [{"type": "websocket.connect"}]
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "websocket.disconnect", "code": 1000}
+
+    async def send(message):
+        pass
+
+    asyncio.run(app.asgi(scope, receive, send))
+    assert seen == {"path": "/w", "root_path": "/api", "url": "ws://h/api/w"}

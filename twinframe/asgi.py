@@ -11,8 +11,8 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .errors import BadRequest, ClientDisconnect, PayloadTooLarge
-from .request import HTTPConnection, Request, target_error
+from .errors import ClientDisconnect, PayloadTooLarge
+from .request import HTTPConnection, Request
 from .response import Response
 
 if TYPE_CHECKING:
@@ -29,31 +29,21 @@ Send = Callable[[Message], Awaitable[None]]
 _NAMES: dict[str, bytes] = {}
 
 
-def _decode_path(scope: Scope) -> tuple[str, Exception | None]:
-    path: str = scope["path"]
-    if "\ufffd" in path:
-        # Servers decode invalid UTF-8 as U+FFFD; check the raw bytes to tell.
-        raw = scope.get("raw_path")
-        if raw:
-            from urllib.parse import unquote_to_bytes
-
-            try:
-                unquote_to_bytes(raw.split(b"?", 1)[0]).decode("utf-8")
-            except UnicodeDecodeError:
-                return path, BadRequest("request path is not valid UTF-8")
-    # ASGI servers put the mount point in both root_path and path; strip it for
-    # routing, but only on a segment boundary ("/api" is not a prefix of "/apiary").
-    root_path: str = scope.get("root_path", "").rstrip("/")
-    if root_path and (path == root_path or path.startswith(root_path + "/")):
-        path = path[len(root_path):] or "/"
-    return path, None
-
-
 class ASGIConnection(HTTPConnection):
     """Headers, client, scheme and host read from an ASGI scope (shared by HTTP and WebSocket)."""
 
     scope: Scope
     _default_scheme = "http"
+
+    def _set_scope_target(self, scope: Scope) -> None:
+        raw = scope.get("raw_path")
+        self._set_target(
+            scope["path"],
+            scope.get("query_string", b"").decode("latin-1"),
+            raw.decode("latin-1").split("?", 1)[0] if raw else None,
+            scope.get("root_path", ""),
+            wsgi=False,
+        )
 
     def _header(self, name: str) -> str | None:
         # Repeats are joined with ", " as WSGI servers do, and an empty value
@@ -105,17 +95,7 @@ class ASGIRequest(ASGIConnection, Request):
         self._receive = receive
         self.method = scope["method"]
         self.params = {}
-        self.path, self._error = _decode_path(scope)
-        self.root_path = scope.get("root_path", "").rstrip("/")
-        self.query_string = scope.get("query_string", b"").decode("latin-1")
-        if self._error is None:
-            raw = scope.get("raw_path")
-            self._error = target_error(
-                self.path,
-                self.query_string,
-                raw.decode("latin-1").split("?", 1)[0] if raw else None,
-                app.max_url_length,
-            )
+        self._set_scope_target(scope)
 
     # -- body -------------------------------------------------------------------------
 

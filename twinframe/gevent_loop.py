@@ -54,7 +54,7 @@ class GeventLoop:
 
     def is_driver(self) -> bool:
         """True in the greenlet that runs the loop (async code), False in the others."""
-        return self._getcurrent() is self._driver  # type: ignore[no-any-return]
+        return self._getcurrent() is self._driver
 
     def run(self, awaitable: Awaitable[T]) -> T:
         """Run ``awaitable`` on the shared loop; the calling greenlet yields until it is done."""

@@ -12,7 +12,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, unquote_to_bytes
 
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 from python_multipart.multipart import parse_options_header
@@ -87,6 +87,9 @@ class HTTPConnection:
     root_path: str = ""
     params: dict[str, Any]
     route: Route | None = None
+    # An error the adapter found in the request target (bad path encoding,
+    # over-long URL): answered before routing.
+    _error: Exception | None = None
 
     # Built lazily; class-level defaults keep construction cheap.
     _headers: CIMultiDictProxy[str] | None = None
@@ -118,6 +121,40 @@ class HTTPConnection:
         raise NotImplementedError
 
     # -- shared -------------------------------------------------------------------
+
+    def _set_target(
+        self, path: str, query_string: str, raw_path: str | None, root_path: str, *, wsgi: bool
+    ) -> None:
+        """Set ``path``, ``query_string`` and ``root_path`` from what the server passed.
+
+        ``raw_path`` is the path as sent (latin-1 characters), when the server says.
+        ``wsgi`` picks the protocol's conventions: PEP 3333 hands the path as the raw
+        bytes in latin-1 characters, relative to ``root_path``; ASGI servers decode it
+        as UTF-8 (invalid bytes as U+FFFD) and include the mount point in it.
+        A target the app refuses (bad encoding, dot segments, too long) goes to
+        ``_error``, answered before routing.
+        """
+        error: HTTPError | None = None
+        if not path.isascii():
+            if wsgi:
+                try:
+                    path = path.encode("latin-1").decode("utf-8")
+                except UnicodeError:
+                    error = BadRequest("request path is not valid UTF-8")
+            elif "\ufffd" in path and raw_path and not _is_utf8(
+                unquote_to_bytes(raw_path.encode("latin-1"))
+            ):
+                error = BadRequest("request path is not valid UTF-8")
+        if root_path:
+            root_path = root_path.rstrip("/")
+            # Strip the mount point for routing, only on a segment boundary
+            # ("/api" is not a prefix of "/apiary").
+            if not wsgi and (path == root_path or path.startswith(root_path + "/")):
+                path = path[len(root_path) :] or "/"
+            self.root_path = root_path
+        self.path = path
+        self.query_string = query_string
+        self._error = error or target_error(path, query_string, raw_path, self.app.max_url_length)
 
     @property
     def headers(self) -> CIMultiDictProxy[str]:
@@ -203,6 +240,14 @@ class HTTPConnection:
         return quote(self.root_path, safe="/:@!$&'()*+,;=-._~") + path if self.root_path else path
 
 
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 class BodyStream:
     """The request body, chunk by chunk: ``for chunk in req.stream()`` or ``async for``."""
 
@@ -242,9 +287,6 @@ class Request(HTTPConnection):
     # True where ``_call`` would just call the function (WSGI): the pipeline then
     # calls sync handlers itself, saving a coroutine per request.
     _sync_inline = False
-    # An error the adapter found while building the request (bad path encoding,
-    # over-long URL): the pipeline answers with it before routing.
-    _error: Exception | None = None
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path}>"

@@ -19,9 +19,8 @@ import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .asgi import ASGIConnection, Message, Receive, Scope, Send, _decode_path
+from .asgi import ASGIConnection, Message, Receive, Scope, Send
 from .errors import HTTPError, NotFound, problem_response
-from .request import target_error
 from .response import Response, check_header
 from .routing import WEBSOCKET
 
@@ -82,14 +81,7 @@ class WebSocket(ASGIConnection):
         self._receive = receive
         self._send = send
         self.params = {}
-        self.path, error = _decode_path(scope)
-        self.root_path = scope.get("root_path", "")
-        self.query_string = scope.get("query_string", b"").decode("latin-1")
-        if error is None:
-            raw = scope.get("raw_path")
-            raw_path = raw.decode("latin-1").split("?", 1)[0] if raw else None
-            error = target_error(self.path, self.query_string, raw_path, app.max_url_length)
-        self._error = error
+        self._set_scope_target(scope)
         self._phase = _CONNECTING
         self._closed_by_client = False
         self.accepted_subprotocol: str | None = None

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from . import gevent_loop
 from .concurrency import iterate_on_thread_loop, run_on_thread_loop, thread_loop
 from .errors import BadRequest, ClientDisconnect, PayloadTooLarge, problem_response
-from .request import Request, target_error
+from .request import Request
 from .response import Response
 
 if TYPE_CHECKING:
@@ -58,22 +58,15 @@ class WSGIRequest(Request):
         self.environ = environ
         self.method = environ["REQUEST_METHOD"]
         self.params = {}
-        path = environ.get("PATH_INFO") or "/"
-        # PEP 3333 hands over the raw bytes as latin-1 characters; URLs are UTF-8.
-        if not path.isascii():
-            try:
-                path = path.encode("latin-1").decode("utf-8")
-            except UnicodeError:
-                self._error = BadRequest("request path is not valid UTF-8")
-        self.path = path
-        self.query_string = environ.get("QUERY_STRING", "")
-        self.root_path = environ.get("SCRIPT_NAME", "")
-        if self._error is None:
-            # gunicorn (RAW_URI) and uWSGI/Apache (REQUEST_URI) also pass the target as sent.
-            raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
-            self._error = target_error(
-                path, self.query_string, raw.split("?", 1)[0] if raw else None, app.max_url_length
-            )
+        # gunicorn (RAW_URI) and uWSGI/Apache (REQUEST_URI) also pass the target as sent.
+        raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+        self._set_target(
+            environ.get("PATH_INFO") or "/",
+            environ.get("QUERY_STRING", ""),
+            raw.split("?", 1)[0] if raw else None,
+            environ.get("SCRIPT_NAME", ""),
+            wsgi=True,
+        )
 
     def _header(self, name: str) -> str | None:
         return self.environ.get(_environ_key(name)) or None
