@@ -275,7 +275,9 @@ def create_app(db_path: str | None = None, secret: str | None = None) -> App:
         content = (
             f'<h1>Posts</h1>\n<ul class="posts">\n{items}\n</ul>'
             if items
-            else ('<h1>Posts</h1>\n<p>No posts yet. <a href="/new">Write the first one</a>.</p>')
+            else '<h1>Posts</h1>\n<p>No posts on this page. <a href="/">Back to the newest</a>.</p>'
+            if page > 1
+            else '<h1>Posts</h1>\n<p>No posts yet. <a href="/new">Write the first one</a>.</p>'
         )
         nav = []
         if page > 1:

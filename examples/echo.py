@@ -16,7 +16,7 @@ from twinframe import App, Response
 app = App()
 
 
-@app.post("/echo", stream=True)  # stream=True: the body is not read before the handler
+@app.route("/echo", methods=["POST", "PUT"], stream=True)  # stream=True: no pre-read body
 def echo(req):
     # req.stream() is both a sync and an async iterable, so Response.stream sends it
     # the way each protocol prefers: reading wsgi.input under WSGI, awaiting

@@ -18,6 +18,13 @@ def test_echo_returns_the_body_streamed(make_client):
     assert "content-length" not in response.headers  # streamed, not buffered
 
 
+def test_echo_accepts_put_as_curl_upload_file_sends(make_client):
+    # `curl -T file URL` (the docstring's example) sends a PUT.
+    response = make_client(echo_app).put("/echo", content=b"uploaded")
+    assert response.status_code == 200
+    assert response.content == b"uploaded"
+
+
 def test_echo_of_a_chunked_upload_arrives_chunk_by_chunk(make_client):
     client = make_client(echo_app)
     pieces = [b"first ", b"second ", b"third"]

@@ -130,6 +130,8 @@ def test_index_pages(client: TestClient) -> None:
     assert '<a href="/?page=1">Newer posts</a>' in second and "Older posts" not in second
     assert client.get("/?page=0").status_code == 400
     assert client.get("/?page=abc").status_code == 400
+    past_the_end = client.get("/?page=9").text
+    assert "No posts on this page" in past_the_end and "No posts yet" not in past_the_end
 
 
 # -- JSON API --------------------------------------------------------------------------

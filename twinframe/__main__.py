@@ -1,4 +1,4 @@
-"""``python -m twinframe serve module:app``: the development server from the command line."""
+"""python -m twinframe serve module:app -- the development server from the command line."""
 
 from __future__ import annotations
 

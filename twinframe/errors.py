@@ -227,7 +227,7 @@ def problem_response(
         if extra:
             problem.update(extra)
         response = Response(
-            json.dumps(problem).encode(), status=status, content_type="application/problem+json"
+            json.dumps(problem, separators=(",", ":")).encode(), status=status, content_type="application/problem+json"
         )
     if headers:
         for name, value in headers.items():
