@@ -226,9 +226,8 @@ def problem_response(
             problem["detail"] = detail
         if extra:
             problem.update(extra)
-        response = Response(
-            json.dumps(problem, separators=(",", ":")).encode(), status=status, content_type="application/problem+json"
-        )
+        body = json.dumps(problem, separators=(",", ":")).encode()
+        response = Response(body, status=status, content_type="application/problem+json")
     if headers:
         for name, value in headers.items():
             response.headers[name] = value
