@@ -108,17 +108,21 @@ def call_wsgi(
     wsgi_input: Any = None,
     input_terminated: bool = False,
     validate: bool = True,
+    root_path: str = "",
 ) -> RawResult:
     """One request through ``app.wsgi`` under ``wsgiref.validate``, as a server would pass it.
 
     ``validate=False`` skips the validator, to pass what it refuses (e.g. a bad
-    CONTENT_LENGTH) as a lax server might.
+    CONTENT_LENGTH) as a lax server might. ``root_path`` is the mount prefix the
+    app is served under: SCRIPT_NAME, taken off the front of ``target``'s path.
     """
     raw_path, query = _split(target)
+    full_path = unquote_to_bytes(raw_path).decode("latin-1")
+    assert full_path.startswith(root_path), "the target must start with root_path"
     environ: dict[str, Any] = {
         "REQUEST_METHOD": method,
-        "SCRIPT_NAME": "",
-        "PATH_INFO": unquote_to_bytes(raw_path).decode("latin-1"),
+        "SCRIPT_NAME": root_path,
+        "PATH_INFO": full_path[len(root_path):],
         "QUERY_STRING": query.decode("latin-1"),
         "RAW_URI": target.decode("latin-1"),
         "SERVER_NAME": "testserver",
@@ -187,17 +191,21 @@ def call_asgi(
     endless: bool = False,
     disconnect_early: bool = False,
     path: str | None = None,
+    root_path: str = "",
 ) -> RawResult:
     """One request through ``app.asgi`` with every sent message checked against the spec.
 
     ``chunks`` sends the body in pieces (``more_body``); ``endless`` repeats the
     last piece forever; ``disconnect_early`` sends ``http.disconnect`` once the
-    pieces run out instead of finishing the body.
+    pieces run out instead of finishing the body. ``root_path`` is the mount
+    prefix (the scope's ``root_path``; ``target`` includes it, as in ASGI's ``path``).
     """
     raw_path, query = _split(target)
     # Servers decode invalid UTF-8 as U+FFFD ("surrogateescape" isn't allowed in a str path):
     # the builder's default.
-    scope = asgi_scope("http", raw_path, query, headers or [], method=method, path=path)
+    scope = asgi_scope(
+        "http", raw_path, query, headers or [], method=method, path=path, root_path=root_path
+    )
     pieces = list(chunks) if chunks is not None else [body]
     messages: list[dict[str, Any]] = []
     state = {"read": 0, "done": False}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from urllib.parse import quote
+
 import parse
 import pytest
 from helpers import assert_problem, recording_app
@@ -863,6 +866,27 @@ def test_req_url_for_in_handler(make_client):
         return req.url_for("post", id=3)
 
     assert make_client(app).get("/where").text == "/posts/3"
+
+
+@pytest.mark.parametrize("interface", ["wsgi", "asgi"])
+@pytest.mark.parametrize("root_path", ["/mount", "/my app/v1"])
+def test_req_url_for_includes_the_mount_prefix_and_app_url_for_does_not(interface, root_path):
+    # Served under a prefix (WSGI SCRIPT_NAME, ASGI root_path), a link built in a
+    # request must carry the prefix to reach the app again; app.url_for stays app-relative.
+    app = _url_app()
+
+    @app.get("/where")
+    def where(req):
+        return {"req": req.url_for("post", id=3, q="a b"), "app": app.url_for("post", id=3)}
+
+    call = CALLERS[interface]
+    prefix = quote(root_path)
+    result = call(app, "GET", f"{prefix}/where".encode(), root_path=root_path)
+    assert result.status == 200
+    links = json.loads(result.body)
+    assert links == {"req": f"{prefix}/posts/3?q=a+b", "app": "/posts/3"}
+    # The link leads back into the app (to the post route: anything else is a 404).
+    assert call(app, "GET", links["req"].encode(), root_path=root_path).status == 200
 
 
 # -- scale ----------------------------------------------------------------------------------------
