@@ -9,8 +9,9 @@ import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
-from twinframe import App
+from twinframe import App, Response
 from twinframe.testing import TestClient
+from twinframe.testing.scope import asgi_scope
 
 # -- event loops for async handlers -------------------------------------------------
 
@@ -176,3 +177,57 @@ def test_asgi_sync_handler_does_not_block_the_loop():
         assert not blocked.done()
         release.set()
         assert blocked.result(10).text == "unblocked"
+
+
+# -- a sync response stream when the client leaves (ASGI) ---------------------------------
+
+
+def test_asgi_sync_stream_is_closed_in_a_worker_after_its_running_step_when_the_client_leaves():
+    app = App()
+    second_step = threading.Event()
+    release = threading.Event()
+    events: list[tuple[str, str]] = []
+
+    def chunks():
+        try:
+            yield b"first"
+            second_step.set()
+            release.wait(10)  # a blocking read, in flight when the client leaves
+            yield b"second"
+        finally:
+            events.append(("closed", threading.current_thread().name))
+
+    @app.get("/")
+    def stream(req):
+        return Response.stream(chunks())
+
+    scope = asgi_scope("http", b"/", b"", [], method="GET")
+    sent: list[dict] = []
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        request_sent = False
+
+        async def receive():
+            nonlocal request_sent
+            if not request_sent:
+                request_sent = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await loop.run_in_executor(None, second_step.wait, 10)
+            # The app cancels its pump now; the blocked step finishes a little later.
+            loop.call_later(0.05, release.set)
+            return {"type": "http.disconnect"}
+
+        async def send(message):
+            sent.append(message)
+
+        await app.asgi(scope, receive, send)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        asyncio.run(run())
+    assert [m.get("body") for m in sent[1:]] == [b"first"]
+    # Closed once, after the running next() returned, in a worker thread: never
+    # "generator already executing", never user code blocking the event loop.
+    assert len(events) == 1
+    assert events[0][1].startswith("twinframe")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import ClientDisconnect, PayloadTooLarge
 from .request import HTTPConnection, Request
-from .response import Response
+from .response import Response, encode_chunk, is_async_stream, log_stream_failure
 
 if TYPE_CHECKING:
     from .app import App
@@ -185,7 +185,7 @@ class ASGIAdapter:
         if req._disconnected:
             # The client left before its request was complete: sending would only
             # make the server raise (ASGI spec) or write to a closed socket.
-            await _close(response)
+            await self._close(response)
             return
         await send(
             {
@@ -201,22 +201,22 @@ class ASGIAdapter:
 
     async def _send_stream(self, req: ASGIRequest, response: Response, send: Send) -> None:
         stream = response.body_stream
-        if hasattr(stream, "__aiter__"):
-            chunks: AsyncIterator[Any] = stream.__aiter__()  # type: ignore[union-attr]
+        assert stream is not None
+        source: Any
+        if is_async_stream(stream):
+            source = chunks = stream.__aiter__()
         else:
             # A sync generator may read req.stream() from its worker thread, even
             # when an async handler returned it: it fetches chunks on this loop.
             req._loop = asyncio.get_running_loop()
-            chunks = self.app.thread_pool.iterate(iter(stream))  # type: ignore[arg-type]
+            source = iter(stream)  # type: ignore[arg-type]
+            chunks = self.app.thread_pool.iterate(source)
 
         async def pump() -> None:
             async for chunk in chunks:
-                if type(chunk) is str:
-                    chunk = chunk.encode("utf-8")
-                if chunk:
-                    await send(
-                        {"type": "http.response.body", "body": bytes(chunk), "more_body": True}
-                    )
+                data = encode_chunk(chunk)
+                if data:
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
         try:
@@ -229,13 +229,24 @@ class ASGIAdapter:
         except ClientDisconnect:
             logger.debug("client went away during the response: %s %s", req.method, req.path)
         except Exception:
-            logger.exception("response stream failed mid-way: %s %s", req.method, req.path)
+            log_stream_failure(req)
             raise
         finally:
             aclose = getattr(chunks, "aclose", None)
             if aclose is not None:
+                # For a sync stream this closes it in a worker thread (ThreadPool.iterate).
                 await aclose()
-            await _close(response)
+            if source is not stream:  # else just closed
+                await self._close(response)
+
+    async def _close(self, response: Response) -> None:
+        """Release the response's stream: async ones here, sync ones in a worker thread."""
+        stream = response.body_stream
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        elif getattr(stream, "close", None) is not None:
+            await self.app.thread_pool.run(response.close)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -281,11 +292,3 @@ async def _until_disconnect(work: Awaitable[None], receive: Receive) -> None:
     else:
         raise ClientDisconnect()
 
-
-async def _close(response: Response) -> None:
-    stream = response.body_stream
-    aclose = getattr(stream, "aclose", None)
-    if aclose is not None:
-        await aclose()
-    else:
-        response.close()

@@ -13,7 +13,7 @@ import contextvars
 import functools
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from . import gevent_loop
@@ -108,13 +108,33 @@ class ThreadPool:
         return await loop.run_in_executor(self._get(), call)
 
     async def iterate(self, iterator: Iterator[T]) -> AsyncIterator[T]:
-        """Iterate a blocking iterator from async code, one item per worker-thread call."""
+        """Iterate a blocking iterator from async code, one item per worker-thread call.
+
+        However it ends (exhausted, failed, cancelled), the iterator is closed in a
+        worker thread once no step of it is still running there.
+        """
         done = object()
-        while True:
-            item = await self.run(next, iterator, done)
-            if item is done:
-                return
-            yield item
+        step: Future[Any] | None = None
+        try:
+            while True:
+                context = contextvars.copy_context()
+                step = self._get().submit(context.run, _next_or, iterator, done)
+                item = await asyncio.wrap_future(step)
+                if item is done:
+                    return
+                yield item
+        finally:
+            if step is not None and not step.done():
+                # Cancelled while a step runs in its thread: closing the iterator
+                # now would fail ("generator already executing") or pull a file
+                # from under the read, so let the step finish first.
+                try:
+                    await asyncio.shield(asyncio.wrap_future(step))
+                except Exception:
+                    pass  # the stream is being abandoned; its error has no one to reach
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                await self.run(close)
 
     def shutdown(self) -> None:
         """Stop the worker threads (they are re-created if needed again)."""
@@ -122,6 +142,10 @@ class ThreadPool:
             executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _next_or(iterator: Iterator[T], default: object) -> T | object:
+    return next(iterator, default)
 
 
 def iterate_on_thread_loop(iterator: AsyncIterator[T]) -> Iterator[T]:

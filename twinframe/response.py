@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import AsyncIterable, Iterable, Mapping
 from datetime import datetime
 from os import PathLike
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 from urllib.parse import quote
 
 from multidict import CIMultiDict
@@ -16,6 +17,8 @@ from .cookies import format_set_cookie
 
 if TYPE_CHECKING:
     from .request import Request
+
+logger = logging.getLogger("twinframe")
 
 HeadersInput = Mapping[str, str] | Iterable[tuple[str, str]] | None
 BodyStream = Iterable[bytes] | AsyncIterable[bytes]
@@ -53,6 +56,25 @@ def check_header(name: str, value: str) -> None:
             value.encode("latin-1")
         except UnicodeEncodeError:
             raise ValueError(f"header {name!r} has characters outside latin-1") from None
+
+
+def is_async_stream(stream: BodyStream) -> TypeGuard[AsyncIterable[bytes]]:
+    """True for a body stream to iterate with ``async for`` (it has ``__aiter__``)."""
+    return hasattr(stream, "__aiter__")
+
+
+def encode_chunk(chunk: str | bytes) -> bytes:
+    """One body-stream chunk as bytes to send (str as UTF-8); b"" is skipped by the senders."""
+    if type(chunk) is bytes:
+        return chunk
+    if isinstance(chunk, str):
+        return chunk.encode("utf-8")
+    return bytes(chunk)
+
+
+def log_stream_failure(request: Request) -> None:
+    """Log the exception of a body stream that failed after the headers went out."""
+    logger.exception("response stream failed mid-way: %s %s", request.method, request.path)
 
 
 class Response:

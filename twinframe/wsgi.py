@@ -13,13 +13,13 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from . import gevent_loop
 from .concurrency import iterate_on_thread_loop, run_on_thread_loop, thread_loop
 from .errors import BadRequest, ClientDisconnect, PayloadTooLarge, problem_response
 from .request import Request
-from .response import Response
+from .response import Response, encode_chunk, is_async_stream, log_stream_failure
 
 if TYPE_CHECKING:
     from .app import App
@@ -269,21 +269,20 @@ class WSGIAdapter:
 
 def _iterate(response: Response, req: Request) -> Iterator[bytes]:
     stream = response.body_stream
+    assert stream is not None
     try:
-        if hasattr(stream, "__aiter__") and not hasattr(stream, "__iter__"):
-            chunks: Iterable[Any] = iterate_on_thread_loop(stream.__aiter__())  # type: ignore[union-attr]
-        else:
-            chunks = stream  # type: ignore[assignment]
+        chunks: Iterable[Any] = (
+            iterate_on_thread_loop(stream.__aiter__())
+            if is_async_stream(stream)
+            else cast("Iterable[Any]", stream)
+        )
         for chunk in chunks:
-            if type(chunk) is str:
-                chunk = chunk.encode("utf-8")
-            if chunk:
-                yield bytes(chunk)
-    except GeneratorExit:
-        raise
+            data = encode_chunk(chunk)
+            if data:
+                yield data
     except Exception:
         # Headers are out: the server cuts the connection when this propagates.
-        logger.exception("response stream failed mid-way: %s %s", req.method, req.path)
+        log_stream_failure(req)
         raise
     finally:
         response.close()
