@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mutabl
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import ClientDisconnect, PayloadTooLarge
-from .request import HTTPConnection, Request
+from .request import HTTPConnection, Request, host_and_port
 from .response import Response, encode_chunk, is_async_stream, log_stream_failure
 
 if TYPE_CHECKING:
@@ -76,9 +76,7 @@ class ASGIConnection(HTTPConnection):
         server = self.scope.get("server")
         if not server:
             return "localhost"
-        host, port = server[0], server[1]
-        default = 443 if self.scheme in ("https", "wss") else 80
-        return host if port is None or port == default else f"{host}:{port}"
+        return host_and_port(server[0], server[1], self.scheme)
 
 
 class ASGIRequest(ASGIConnection, Request):

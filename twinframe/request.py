@@ -59,6 +59,14 @@ def target_error(
     return None
 
 
+def host_and_port(name: str, port: int | str | None, scheme: str) -> str:
+    """``name``, with ``:port`` unless it is absent or the scheme's default (80, 443)."""
+    if port is None or port == "":
+        return name
+    default = "443" if scheme in ("https", "wss") else "80"
+    return name if str(port) == default else f"{name}:{port}"
+
+
 def parse_content_length(value: str | None) -> int | None:
     """A Content-Length value as an int (None when absent); 400 if invalid or conflicting.
 
@@ -118,6 +126,7 @@ class HTTPConnection:
         raise NotImplementedError
 
     def _server_host(self) -> str:
+        """The server's own name and port (see ``host_and_port``), for a request without Host."""
         raise NotImplementedError
 
     # -- shared -------------------------------------------------------------------

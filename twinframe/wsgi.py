@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 from . import gevent_loop
 from .concurrency import iterate_on_thread_loop, run_on_thread_loop, thread_loop
 from .errors import BadRequest, ClientDisconnect, PayloadTooLarge, problem_response
-from .request import Request
+from .request import Request, host_and_port
 from .response import Response, encode_chunk, is_async_stream, log_stream_failure
 
 if TYPE_CHECKING:
@@ -98,10 +98,10 @@ class WSGIRequest(Request):
         return str(self.environ.get("wsgi.url_scheme", "http"))
 
     def _server_host(self) -> str:
-        name = self.environ.get("SERVER_NAME", "localhost")
-        port = self.environ.get("SERVER_PORT", "")
-        default = "443" if self.scheme == "https" else "80"
-        return name if not port or port == default else f"{name}:{port}"
+        environ = self.environ
+        return host_and_port(
+            environ.get("SERVER_NAME", "localhost"), environ.get("SERVER_PORT"), self.scheme
+        )
 
     # -- body -------------------------------------------------------------------------
 
