@@ -4,7 +4,8 @@
     uvicorn loadapp:app.asgi
 
 Records live in SQLite (``TWINFRAME_LOAD_DB``), one connection per thread, so
-every worker process and thread sees every record. ``TWINFRAME_LOAD_DIR`` gets
+every worker process and thread sees every record; each worker's startup hook
+creates the table and switches the file to WAL (``setup_database``). ``TWINFRAME_LOAD_DIR`` gets
 one marker file per stream that a client abandoned (the generator was closed
 before its end).
 """
@@ -30,16 +31,39 @@ _local = threading.local()
 _calls = itertools.count(1)
 
 
-def db() -> sqlite3.Connection:
-    """This thread's connection (WAL, so readers never wait for the writer)."""
-    conn: sqlite3.Connection | None = getattr(_local, "conn", None)
-    if conn is None:
-        conn = sqlite3.connect(DB_PATH, timeout=30, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+@app.on_startup
+def setup_database(path: str = DB_PATH, wait: float = 30.0) -> None:
+    """Switch the file to WAL (readers never wait for the writer) and create the table.
+
+    Both persist in the file, so this runs once per worker process, not per
+    connection. The switch to WAL is retried: when several connections make it
+    at once (gunicorn's workers starting together on a new file), SQLite answers
+    "database is locked" at once instead of waiting for the busy timeout.
+    """
+    conn = sqlite3.connect(path, timeout=wait, isolation_level=None)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
         conn.execute(
             "CREATE TABLE IF NOT EXISTS records (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
         )
+    finally:
+        conn.close()
+
+
+def db() -> sqlite3.Connection:
+    """This thread's connection; the busy timeout makes writers wait for each other."""
+    conn: sqlite3.Connection | None = getattr(_local, "conn", None)
+    if conn is None:
+        conn = sqlite3.connect(DB_PATH, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA synchronous=NORMAL")
         _local.conn = conn
     return conn
 

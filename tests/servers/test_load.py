@@ -28,6 +28,7 @@ import http.client
 import json
 import os
 import resource
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -268,3 +269,33 @@ def test_many_websockets_on_one_uvicorn_worker(server_factory, tmp_path):
     for i, replies in enumerate(results):
         assert replies == [f"{i}:{r}" for r in range(rounds)]
     assert "Traceback" not in server.output
+
+
+def test_workers_setting_up_a_new_database_together_all_succeed(tmp_path):
+    # The cause of a rare 500 under gunicorn's sync workers: every new connection
+    # switched the file to WAL, and SQLite answers "database is locked" at once
+    # (no busy timeout) when two connections make that switch together. Now each
+    # worker's startup hook does it, retrying; here four start at the same moment.
+    from servers.loadapp import setup_database
+
+    for round_ in range(40):
+        path = str(tmp_path / f"race-{round_}.sqlite3")
+        barrier = threading.Barrier(4)
+        errors: list[BaseException] = []
+
+        def start_worker(path=path, barrier=barrier, errors=errors):
+            barrier.wait()
+            try:
+                setup_database(path)
+            except BaseException as exc:
+                errors.append(exc)
+
+        workers = [threading.Thread(target=start_worker) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        assert errors == [], f"round {round_}: {errors!r}"
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            conn.execute("INSERT INTO records VALUES ('k', 'v')")
