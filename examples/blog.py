@@ -19,6 +19,7 @@ import os
 import secrets
 import sqlite3
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -75,10 +76,23 @@ class Database:
                 self._all.append(conn)
         return conn
 
-    def setup(self) -> None:
-        """Create the schema and switch the file to WAL (both are no-ops once done)."""
+    def setup(self, wait: float = 30.0) -> None:
+        """Create the schema and switch the file to WAL (both are no-ops once done).
+
+        Every worker process runs this at startup. When several switch a new file
+        to WAL at the same moment, SQLite answers "database is locked" at once
+        rather than waiting for the busy timeout: retry until the first one is done.
+        """
         conn = self.connection()
-        conn.execute("PRAGMA journal_mode = WAL")
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
         conn.executescript(SCHEMA)
 
     def close(self) -> None:
