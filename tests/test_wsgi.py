@@ -17,6 +17,7 @@ import threading
 from typing import Any
 from wsgiref.util import setup_testing_defaults
 
+import pytest
 from helpers import hooks_app, recording_app
 from raw_drivers import CountingInput, call_wsgi
 
@@ -92,7 +93,7 @@ def test_wsgi_starts_once_before_the_first_request_even_under_a_thread_stampede(
         worker.join(10)
     assert len(runs) == 1
     assert results == [("200 OK", b"ready")] * threads
-    app.wsgi._stop()  # don't leave an atexit hook behind in the test process
+    app.wsgi.shutdown()  # don't leave an atexit hook behind in the test process
 
 
 def test_wsgi_failing_startup_answers_500_to_every_request_and_logs(caplog):
@@ -117,6 +118,28 @@ def test_wsgi_failing_startup_answers_500_to_every_request_and_logs(caplog):
     assert "startup failed; every request will answer 500" in caplog.text
     assert "database unreachable" in caplog.text
     assert caplog.text.count("refusing GET /: startup failed") == 3
+
+
+def test_wsgi_startup_and_shutdown_can_be_called_ahead(caplog):
+    log: list[str] = []
+    app = hooks_app(log)
+    app.wsgi.startup()
+    app.wsgi.startup()  # once per process
+    assert log == ["start 1 (sync)", "start 2 (async)"]
+    app.wsgi.shutdown()
+    assert log[-1] == "stop 2 (sync)"
+
+    failing = App()
+
+    @failing.on_startup
+    def connect() -> None:
+        raise ConnectionError("database unreachable")
+
+    with caplog.at_level(logging.ERROR, "twinframe"), pytest.raises(ConnectionError):
+        failing.wsgi.startup()
+    with pytest.raises(ConnectionError):  # still failed: it is not retried
+        failing.wsgi.startup()
+    failing.wsgi.shutdown()
 
 
 def test_wsgi_shutdown_runs_at_process_exit(tmp_path):
@@ -167,13 +190,13 @@ def test_wsgi_async_startup_resources_live_on_the_first_threads_loop():
 
     # The thread that ran startup serves async handlers on the very same loop.
     assert _call_wsgi(app) == ("200 OK", b"same")
-    app.wsgi._stop()
+    app.wsgi.shutdown()
 
 
 def test_no_startup_means_no_shutdown_under_wsgi():
     log: list[str] = []
     app = hooks_app(log)
-    app.wsgi._stop()  # process exit before any request: nothing started, nothing to stop
+    app.wsgi.shutdown()  # process exit before any request: nothing started, nothing to stop
     assert log == []
 
 
@@ -184,7 +207,7 @@ def test_client_without_block_still_starts_wsgi_lazily():
     assert client.get("/db").text == "connected"
     assert log == ["start 1 (sync)", "start 2 (async)"]
     client.close()
-    app.wsgi._stop()
+    app.wsgi.shutdown()
     assert log[-1] == "stop 2 (sync)"
 
 

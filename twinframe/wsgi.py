@@ -221,6 +221,22 @@ class WSGIAdapter:
 
     # -- startup/shutdown: once per process, before the first request ----------------
 
+    def startup(self) -> None:
+        """Run the app's startup now rather than at the first request (once per process).
+
+        Raises the startup's exception if it failed (requests then answer 500).
+        Servers and the TestClient call it; a plain WSGI server needn't.
+        """
+        if not self._started:
+            self._start()
+        error = self._startup_error
+        if error is not None:
+            raise error
+
+    def shutdown(self) -> None:
+        """Run the shutdown hooks once, if startup ran (else at process exit)."""
+        self._stop()
+
     def _start(self) -> None:
         with self._lock:
             if self._started:

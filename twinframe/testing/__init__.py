@@ -79,9 +79,9 @@ class TestClient(httpx.Client):
             self._lifespan = LifespanDriver(self.app.asgi, self.portal, self.app_timeout)
             self._lifespan.startup()
         else:
-            self.app.wsgi._start()
-            error = self.app.wsgi._startup_error
-            if error is not None:
+            try:
+                self.app.wsgi.startup()
+            except Exception as error:
                 raise RuntimeError(f"startup failed: {error!r}") from error
         return self
 
@@ -95,8 +95,8 @@ class TestClient(httpx.Client):
             if self._lifespan is not None:
                 self._lifespan.shutdown()
                 self._lifespan = None
-            elif self.interface == "wsgi" and self.app.wsgi._started:
-                self.app.wsgi._stop()
+            elif self.interface == "wsgi":
+                self.app.wsgi.shutdown()
         finally:
             super().__exit__(exc_type, exc, tb)
 
