@@ -11,12 +11,11 @@ from typing import IO, TYPE_CHECKING
 from urllib.parse import quote
 
 from .errors import NotFound
-from .response import OCTET, HeadersInput, Response
+from .response import CHUNK_SIZE, OCTET, HeadersInput, Response
 
 if TYPE_CHECKING:
     from .request import Request
 
-_CHUNK = 65536
 # Non-text types whose content is UTF-8 text: served with "; charset=utf-8".
 _UTF8_TYPES = ("application/javascript", "application/json")
 
@@ -46,7 +45,7 @@ class _FileChunks:
         remaining = self.length
         try:
             while remaining > 0:
-                chunk = file.read(min(_CHUNK, remaining))
+                chunk = file.read(min(CHUNK_SIZE, remaining))
                 if not chunk:
                     return
                 remaining -= len(chunk)
@@ -166,8 +165,8 @@ class FileResponse(Response):
         except (TypeError, ValueError, IndexError):
             return False
 
-    def open_whole_remainder(self) -> IO[bytes] | None:
-        """An open file at the range start, when the range runs to EOF (for wsgi.file_wrapper)."""
+    def open_body_file(self) -> IO[bytes] | None:
+        """The file open at the range start, when the range runs to its end (else None)."""
         if self.body_stream is None or self.offset + self.length != self.size:
             return None
         file = open(self.path, "rb")  # the WSGI server closes it

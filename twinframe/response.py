@@ -8,7 +8,7 @@ import re
 from collections.abc import AsyncIterable, Iterable, Mapping
 from datetime import datetime
 from os import PathLike
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import IO, TYPE_CHECKING, Any, TypeGuard
 from urllib.parse import quote
 
 from multidict import CIMultiDict
@@ -22,6 +22,9 @@ logger = logging.getLogger("twinframe")
 
 HeadersInput = Mapping[str, str] | Iterable[tuple[str, str]] | None
 BodyStream = Iterable[bytes] | AsyncIterable[bytes]
+
+CHUNK_SIZE = 65536
+"""Bytes per read of a body (request or file): big enough for few calls, small enough to stream."""
 
 TEXT = "text/plain; charset=utf-8"
 HTML = "text/html; charset=utf-8"
@@ -283,6 +286,13 @@ class Response:
             elif self.stream_length is not None:
                 out.append(("content-length", str(self.stream_length)))
         return out
+
+    def open_body_file(self) -> IO[bytes] | None:
+        """The body as a file open at its start, when it runs to the file's end; else None.
+
+        For a server's zero-copy file sending (``wsgi.file_wrapper``); the caller closes it.
+        """
+        return None
 
     def close(self) -> None:
         """Release what the body holds (open files, unfinished generators)."""

@@ -19,7 +19,7 @@ from . import gevent_loop
 from .concurrency import iterate_on_thread_loop, run_on_thread_loop, thread_loop
 from .errors import BadRequest, ClientDisconnect, PayloadTooLarge, problem_response
 from .request import Request, host_and_port
-from .response import Response, encode_chunk, is_async_stream, log_stream_failure
+from .response import CHUNK_SIZE, Response, encode_chunk, is_async_stream, log_stream_failure
 
 if TYPE_CHECKING:
     from .app import App
@@ -38,7 +38,6 @@ class StartResponse(Protocol):
 
 _STATUS_LINES = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
 _ENVIRON_KEYS = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
-_CHUNK = 65536
 
 
 def _environ_key(name: str) -> str:
@@ -115,7 +114,7 @@ class WSGIRequest(Request):
                 return
             total = 0
             while True:
-                chunk = self._read(stream, _CHUNK)
+                chunk = self._read(stream, CHUNK_SIZE)
                 if not chunk:
                     return
                 total += len(chunk)
@@ -124,7 +123,7 @@ class WSGIRequest(Request):
                 yield chunk
         remaining = length
         while remaining > 0:
-            chunk = self._read(stream, min(remaining, _CHUNK))
+            chunk = self._read(stream, min(remaining, CHUNK_SIZE))
             if not chunk:
                 raise ClientDisconnect()
             remaining -= len(chunk)
@@ -157,7 +156,7 @@ class WSGIRequest(Request):
         stream = self.environ["wsgi.input"]
         chunks = []
         total = 0
-        while chunk := self._read(stream, _CHUNK):
+        while chunk := self._read(stream, CHUNK_SIZE):
             total += len(chunk)
             if total > limit:
                 raise PayloadTooLarge(f"request body exceeds the {limit}-byte limit")
@@ -205,9 +204,9 @@ class WSGIAdapter:
             return [response.body]
         file_wrapper = environ.get("wsgi.file_wrapper")
         if file_wrapper is not None:
-            fileobj = getattr(response, "open_whole_remainder", lambda: None)()
+            fileobj = response.open_body_file()
             if fileobj is not None:
-                return file_wrapper(fileobj, _CHUNK)  # type: ignore[no-any-return]
+                return file_wrapper(fileobj, CHUNK_SIZE)  # type: ignore[no-any-return]
         return _iterate(response, req)
 
     @staticmethod

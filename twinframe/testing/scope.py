@@ -8,7 +8,9 @@ from urllib.parse import unquote_to_bytes
 
 import httpx
 
-BODY_CHUNK = 65536
+from ..response import CHUNK_SIZE
+
+BODY_CHUNK = CHUNK_SIZE
 """How much of a request body reaches the app per ASGI message (a server's typical read)."""
 
 CLIENT = ("127.0.0.1", 50000)
