@@ -219,18 +219,18 @@ class App(Router):
                 if not route.stream:
                     await req._load_body()
                 for hook, is_async in self._before:
-                    result = await (req._await(hook(req)) if is_async else req._call(hook, req))
+                    result = await req._invoke(hook, is_async, req)
                     if result is not None:
                         response = self._to_response(result, hook)
                         break
                 if response is None:
                     handler = route.handler
-                    if route.is_async:
-                        result = await req._await(handler(req, **params))
-                    elif req._sync_inline:
+                    if req._sync_inline and not route.is_async:
+                        # _invoke's WSGI fast path, minus _invoke's own coroutine:
+                        # that coroutine measured ~0.3 us, 8% of a WSGI hello request.
                         result = handler(req, **params)
                     else:
-                        result = await req._call(handler, req, **params)
+                        result = await req._invoke(handler, route.is_async, req, **params)
                     response = (
                         result if type(result) is Response else self._to_response(result, handler)
                     )
@@ -239,8 +239,7 @@ class App(Router):
         if self._after:
             try:
                 for hook, is_async in self._after:
-                    args = (req, response)
-                    result = await (req._await(hook(*args)) if is_async else req._call(hook, *args))
+                    result = await req._invoke(hook, is_async, req, response)
                     if result is not None:
                         response = self._to_response(result, hook)
             except Exception as exc:
@@ -377,10 +376,7 @@ class App(Router):
                 # A custom 500 page must not hide the failure from the logs.
                 logger.error("unhandled exception in %s %s", req.method, req.path, exc_info=exc)
             try:
-                if is_async:
-                    result = await req._await(handler(req, exc))
-                else:
-                    result = await req._call(handler, req, exc)
+                result = await req._invoke(handler, is_async, req, exc)
                 if result is not None:  # None: the handler declines, the default rendering answers
                     return self._error_handler_response(result, handler, exc)
             except Exception as failure:

@@ -34,6 +34,13 @@ class ASGIConnection(HTTPConnection):
 
     scope: Scope
     _default_scheme = "http"
+    _async_inline = True  # _await just awaits
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await self.app.thread_pool.run(fn, *args, **kwargs)
+
+    async def _await(self, awaitable: Awaitable[T]) -> T:
+        return await awaitable
 
     def _set_scope_target(self, scope: Scope) -> None:
         raw = scope.get("raw_path")
@@ -144,11 +151,9 @@ class ASGIRequest(ASGIConnection, Request):
             yield chunk
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        # Sync code may read req.stream(): it fetches the chunks on this loop.
         self._loop = asyncio.get_running_loop()
         return await self.app.thread_pool.run(fn, *args, **kwargs)
-
-    async def _await(self, awaitable: Awaitable[T]) -> T:
-        return await awaitable
 
 
 async def _anext_or_none(iterator: AsyncIterator[bytes]) -> bytes | None:

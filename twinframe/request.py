@@ -125,11 +125,40 @@ class HTTPConnection:
         """``http`` or ``https`` (``ws``/``wss`` for websockets)."""
         raise NotImplementedError
 
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a sync function the way this protocol wants (directly, or in a thread)."""
+        raise NotImplementedError
+
+    async def _await(self, awaitable: Awaitable[T]) -> T:
+        """Run an awaitable the way this protocol wants (awaited, or on the thread's loop)."""
+        raise NotImplementedError
+
+    # Where ``_call`` just calls the function (WSGI) or ``_await`` just awaits (ASGI),
+    # ``_invoke`` does it itself: one coroutine less per request on the hot path.
+    _sync_inline = False
+    _async_inline = False
+
     def _server_host(self) -> str:
         """The server's own name and port (see ``host_and_port``), for a request without Host."""
         raise NotImplementedError
 
     # -- shared -------------------------------------------------------------------
+
+    async def _invoke(
+        self, fn: Callable[..., Any], is_async: bool, *args: Any, **kwargs: Any
+    ) -> Any:
+        """Call a handler, hook or error handler, sync or async, as this protocol runs it.
+
+        Sync code: called directly under WSGI, in the thread pool under ASGI; async
+        code: awaited under ASGI, on the worker thread's loop under WSGI.
+        """
+        if is_async:
+            if self._async_inline:
+                return await fn(*args, **kwargs)
+            return await self._await(fn(*args, **kwargs))
+        if self._sync_inline:
+            return fn(*args, **kwargs)
+        return await self._call(fn, *args, **kwargs)
 
     def _set_target(
         self, path: str, query_string: str, raw_path: str | None, root_path: str, *, wsgi: bool
@@ -293,9 +322,6 @@ class Request(HTTPConnection):
     _form: MultiDictProxy[str] | None = None
     _files: MultiDictProxy[UploadedFile] | None = None
     _consumed = False
-    # True where ``_call`` would just call the function (WSGI): the pipeline then
-    # calls sync handlers itself, saving a coroutine per request.
-    _sync_inline = False
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path}>"
@@ -330,14 +356,6 @@ class Request(HTTPConnection):
         raise NotImplementedError
 
     def _aiter_body(self) -> AsyncIterator[bytes]:
-        raise NotImplementedError
-
-    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a sync function the way this protocol wants (directly, or in a thread)."""
-        raise NotImplementedError
-
-    async def _await(self, awaitable: Awaitable[T]) -> T:
-        """Run an awaitable the way this protocol wants (awaited, or on the thread's loop)."""
         raise NotImplementedError
 
     # -- headers --------------------------------------------------------------------

@@ -353,7 +353,7 @@ async def _run(app: App, ws: WebSocket) -> None:
     ws.route = route
     ws.params = params
     for hook, is_async in app._before_websocket:
-        result = await hook(ws) if is_async else await app.thread_pool.run(hook, ws)
+        result = await ws._invoke(hook, is_async, ws)
         if isinstance(result, Response):
             if ws._phase != _CONNECTING:
                 raise RuntimeError(
