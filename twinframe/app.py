@@ -231,9 +231,7 @@ class App(Router):
                         result = handler(req, **params)
                     else:
                         result = await req._invoke(handler, route.is_async, req, **params)
-                    response = (
-                        result if type(result) is Response else self._to_response(result, handler)
-                    )
+                    response = self._to_response(result, handler)
         except Exception as exc:
             response = await self._handle_error(req, exc)
         if self._after:
