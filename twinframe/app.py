@@ -217,6 +217,8 @@ class App(Router):
                 req.route = route
                 req.params = params
                 if not route.stream:
+                    # Before the hooks, so they may read the body (docs/hooks.md
+                    # says what that costs an auth hook, and how to avoid it).
                     await req._load_body()
                 for hook, is_async in self._before:
                     result = await req._invoke(hook, is_async, req)
