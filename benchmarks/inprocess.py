@@ -99,7 +99,8 @@ def build(
     handlers: dict[str, dict[str, str]] = {}
     missing: list[str] = []
     for label, module_name, protocols in IMPLEMENTATIONS:
-        if only is not None and label not in only and label != "bare":
+        # bare and twinframe always run: every other row is compared with them.
+        if only is not None and label not in only and label not in ("bare", "twinframe"):
             continue
         try:
             module = importlib.import_module(f"benchmarks.apps.{module_name}")
@@ -229,10 +230,15 @@ def _verdict(rows: list[dict[str, Any]], protocol: str, scenario: str) -> str:
 # -- route table scaling ----------------------------------------------------------------
 
 
+def _item(req: Any, id: int) -> int:
+    return id
+
+
 def scaling_targets(
     loop: asyncio.AbstractEventLoop, only: set[str] | None
 ) -> tuple[list[Target], list[str]]:
-    """The dynamic scenario with 100 and 1,000 routes, plus twinframe's matcher alone."""
+    """The dynamic scenario with 100 and 1,000 routes, plus twinframe's matcher alone
+    (on those routes and on routes that differ only inside a mixed segment)."""
     from twinframe import App
 
     from .apps import twinframe_app
@@ -259,6 +265,25 @@ def scaling_targets(
         if matcher.match("GET", "/users/42") is None:
             failures.append(f"twinframe matcher with {routes} routes: /users/42 not matched")
         targets.append(Target("twinframe", "matcher", f"dynamic/{routes}", match))
+
+        # Routes that differ only inside a segment mixing text and a field.
+        mixed = App()
+        for i in range(routes):
+            mixed.add_route(f"/item{i}-{{id:d}}", _item, name=f"item{i}")
+        last = f"/item{routes - 1}-42"
+
+        def match_mixed(
+            count: int, match: Callable[..., Any] = mixed.matcher.match, path: str = last
+        ) -> float:
+            start = time.perf_counter()
+            for _ in range(count):
+                match("GET", path)
+            return time.perf_counter() - start
+
+        if mixed.matcher.match("GET", last) is None:
+            failures.append(f"twinframe matcher with {routes} mixed routes: {last} not matched")
+        label = "matcher, /item{i}-{id}"
+        targets.append(Target("twinframe", label, f"dynamic/{routes}", match_mixed))
     return targets, failures
 
 
@@ -383,7 +408,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--smoke", action="store_true", help="check responses, time only a few requests"
     )
-    parser.add_argument("--only", help="comma-separated implementations to include besides bare")
+    parser.add_argument(
+        "--only", help="comma-separated peers to include besides bare and twinframe"
+    )
     parser.add_argument(
         "--no-scaling", action="store_true", help="skip the route-table scaling check"
     )
