@@ -20,7 +20,7 @@ from .errors import (
     UpgradeRequired,
     problem_response,
 )
-from .request import Request
+from .request import PATH_SAFE, Request
 from .response import NO_BODY_STATUSES, TEXT, Response
 from .routing import WEBSOCKET, Handler, Matcher, Router, is_async_callable
 from .wsgi import WSGIAdapter
@@ -31,7 +31,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 Lifespan = Callable[["App"], AbstractAsyncContextManager[Any]]
 ErrorKey = int | type[BaseException]
 
-_LOCATION_SAFE = "/:@!$&'()*+,;=-._~"
 
 
 class App(Router):
@@ -302,11 +301,11 @@ class App(Router):
             if not alternative.startswith("//") and (
                 matcher.allowed_methods(alternative) - {WEBSOCKET}
             ):
-                location = quote(req.root_path + alternative, safe=_LOCATION_SAFE)
+                location = quote(req.root_path + alternative, safe=PATH_SAFE)
                 if req.query_string:
                     # query_string holds the raw bytes as latin-1 characters: quote those bytes.
                     raw_query = req.query_string.encode("latin-1")
-                    location += "?" + quote(raw_query, safe=_LOCATION_SAFE + "?%")
+                    location += "?" + quote(raw_query, safe=PATH_SAFE + "?%")
                 return Response.redirect(location, 308)
         raise NotFound("nothing is served at this path")
 

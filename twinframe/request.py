@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 _UNSET: Any = object()
 
+PATH_SAFE = "/:@!$&'()*+,;=-._~"
+"""Characters a URL path keeps as they are when quoted (RFC 3986 pchar, plus '/')."""
+
 # Host names as DNS spells them (IDNs arrive as punycode) or a bracketed IPv6
 # literal, with an optional port: anything else is refused rather than echoed.
 _HOST = re.compile(r"(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?\Z")
@@ -267,7 +270,7 @@ class HTTPConnection:
     @property
     def url(self) -> str:
         """The full URL: scheme, host, path (percent-encoded) and query string."""
-        path = quote(self.root_path + self.path, safe="/:@!$&'()*+,;=-._~")
+        path = quote(self.root_path + self.path, safe=PATH_SAFE)
         qs = self.query_string
         return f"{self.scheme}://{self.host}{path}" + (f"?{qs}" if qs else "")
 
@@ -275,7 +278,7 @@ class HTTPConnection:
         """The path of route ``name`` as the client reaches it: ``req.root_path`` (the
         mount prefix) + ``req.app.url_for(name, **params)``."""
         path = self.app.url_for(name, **params)
-        return quote(self.root_path, safe="/:@!$&'()*+,;=-._~") + path if self.root_path else path
+        return quote(self.root_path, safe=PATH_SAFE) + path if self.root_path else path
 
 
 def _is_utf8(data: bytes) -> bool:
@@ -286,7 +289,7 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
-class BodyStream:
+class RequestBodyStream:
     """The request body, chunk by chunk: ``for chunk in req.stream()`` or ``async for``."""
 
     def __init__(
@@ -390,21 +393,23 @@ class Request(HTTPConnection):
             raise PayloadTooLarge(f"request body of {length} bytes exceeds the {limit}-byte limit")
         self._body = await self._receive_body(limit)
 
-    def stream(self) -> BodyStream:
+    def stream(self) -> RequestBodyStream:
         """The body as it arrives: ``for chunk in req.stream()`` (sync) or ``async for`` (async).
 
         Only on routes registered with ``stream=True``; it can be consumed once.
         """
         if self._body is not None:
             body = self._body
-            return BodyStream(lambda: iter((body,) if body else ()), lambda: _aiter_one(body))
+            return RequestBodyStream(
+                lambda: iter((body,) if body else ()), lambda: _aiter_one(body)
+            )
         if self._consumed:
             raise RuntimeError("the request body stream was already consumed")
         self._consumed = True
         if self._has_no_body():
             self._body = b""
             return self.stream()
-        return BodyStream(self._iter_body, self._aiter_body)
+        return RequestBodyStream(self._iter_body, self._aiter_body)
 
     @property
     def body(self) -> bytes:
