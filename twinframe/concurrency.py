@@ -74,11 +74,7 @@ def run_on_thread_loop(awaitable: Awaitable[T]) -> T:
     loop = thread_loop()
     if loop.is_running():
         raise RuntimeError("cannot run async code from sync code already inside this thread's loop")
-    return loop.run_until_complete(_as_coroutine(awaitable))
-
-
-async def _as_coroutine(awaitable: Awaitable[T]) -> T:
-    return await awaitable
+    return loop.run_until_complete(awaitable)
 
 
 class ThreadPool:

@@ -21,7 +21,7 @@ import asyncio
 import contextvars
 import importlib
 import sys
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -65,7 +65,7 @@ class GeventLoop:
         context = contextvars.copy_context()
 
         def start() -> None:
-            task = context.run(self.loop.create_task, _as_coroutine(awaitable))
+            task = context.run(asyncio.ensure_future, awaitable, loop=self.loop)
             task.add_done_callback(lambda done: _settle(done, result))
 
         self.loop.call_soon_threadsafe(start)
@@ -80,9 +80,3 @@ def _settle(task: asyncio.Task[Any], result: Any) -> None:
     else:
         result.set(task.result())
 
-
-def _as_coroutine(awaitable: Awaitable[T]) -> Coroutine[Any, Any, T]:
-    async def wrapper() -> T:
-        return await awaitable
-
-    return wrapper()
