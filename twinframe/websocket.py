@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .asgi import ASGIConnection, Message, Receive, Scope, Send
 from .errors import HTTPError, NotFound, problem_response
@@ -27,6 +27,7 @@ from .routing import WEBSOCKET
 if TYPE_CHECKING:
     from .app import App
 
+T = TypeVar("T")
 logger = logging.getLogger("twinframe")
 
 _CONNECTING, _CONNECTED, _CLOSED = "connecting", "connected", "closed"
@@ -243,29 +244,17 @@ class WebSocket(ASGIConnection):
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
             raise WebSocketDataError(f"invalid JSON message: {exc}") from None
 
-    async def iter_text(self) -> AsyncIterator[str]:
+    def iter_text(self) -> AsyncIterator[str]:
         """``async for text in ws.iter_text()``: messages until the client disconnects."""
-        try:
-            while True:
-                yield await self.receive_text()
-        except WebSocketDisconnect:
-            return
+        return _until_disconnect(self.receive_text)
 
-    async def iter_bytes(self) -> AsyncIterator[bytes]:
+    def iter_bytes(self) -> AsyncIterator[bytes]:
         """``async for data in ws.iter_bytes()``: messages until the client disconnects."""
-        try:
-            while True:
-                yield await self.receive_bytes()
-        except WebSocketDisconnect:
-            return
+        return _until_disconnect(self.receive_bytes)
 
-    async def iter_json(self) -> AsyncIterator[Any]:
+    def iter_json(self) -> AsyncIterator[Any]:
         """``async for value in ws.iter_json()``: parsed messages until the client disconnects."""
-        try:
-            while True:
-                yield await self.receive_json()
-        except WebSocketDisconnect:
-            return
+        return _until_disconnect(self.receive_json)
 
     # -- sending ----------------------------------------------------------------------
 
@@ -304,6 +293,14 @@ class WebSocket(ASGIConnection):
             self._closed_by_client = True
             self.close_code = self.close_code or 1006
             raise WebSocketDisconnect(self.close_code, self.close_reason) from exc
+
+
+async def _until_disconnect(receive: Callable[[], Awaitable[T]]) -> AsyncIterator[T]:
+    try:
+        while True:
+            yield await receive()
+    except WebSocketDisconnect:
+        return
 
 
 def _size(data: str | bytes) -> int:
