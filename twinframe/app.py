@@ -7,7 +7,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 from .asgi import ASGIAdapter
@@ -89,7 +89,7 @@ class App(Router):
         self,
         host: str = "127.0.0.1",
         port: int = 8000,
-        interface: str = "wsgi",
+        interface: Literal["wsgi", "asgi"] = "wsgi",
         reload: bool = False,
     ) -> None:
         """Serve the app with the development server until Ctrl-C (see ``twinframe.server``).
@@ -99,7 +99,7 @@ class App(Router):
         """
         from .server import run
 
-        run(self, host=host, port=port, interface=interface, reload=reload)  # type: ignore[arg-type]
+        run(self, host=host, port=port, interface=interface, reload=reload)
 
     # -- registration ---------------------------------------------------------------
 
