@@ -19,7 +19,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .asgi import ASGIConnection, Message, Receive, Scope, Send
+from .asgi_connection import ASGIConnection, Message, Receive, Scope, Send
 from .errors import HTTPError, NotFound, problem_response
 from .response import Response, check_header
 from .routing import WEBSOCKET

@@ -1,0 +1,78 @@
+"""What HTTP requests and websockets read alike from an ASGI scope: ``ASGIConnection``.
+
+Its own module so that ``asgi.py`` (HTTP, lifespan) and ``websocket.py`` both
+build on it without importing each other in a cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, TypeVar
+
+from .request import HTTPConnection, host_and_port
+
+T = TypeVar("T")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_NAMES: dict[str, bytes] = {}
+
+
+class ASGIConnection(HTTPConnection):
+    """Headers, client, scheme and host read from an ASGI scope (shared by HTTP and WebSocket)."""
+
+    scope: Scope
+    _default_scheme = "http"
+    _async_inline = True  # _await just awaits
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await self.app.thread_pool.run(fn, *args, **kwargs)
+
+    async def _await(self, awaitable: Awaitable[T]) -> T:
+        return await awaitable
+
+    def _set_scope_target(self, scope: Scope) -> None:
+        raw = scope.get("raw_path")
+        self._set_target(
+            scope["path"],
+            scope.get("query_string", b"").decode("latin-1"),
+            raw.decode("latin-1").split("?", 1)[0] if raw else None,
+            scope.get("root_path", ""),
+            wsgi=False,
+        )
+
+    def _header(self, name: str) -> str | None:
+        # Repeats are joined with ", " as WSGI servers do, and an empty value
+        # reads as absent, so both entrypoints see the same thing.
+        key = _NAMES.get(name)
+        if key is None:
+            key = _NAMES[name] = name.encode("latin-1")
+        found: bytes | None = None
+        for header, value in self.scope["headers"]:
+            if header == key and value:
+                found = value if found is None else found + b", " + value
+        return None if found is None else found.decode("latin-1")
+
+    def _header_items(self) -> list[tuple[str, str]]:
+        headers = self.scope["headers"]
+        return [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in headers]
+
+    @property
+    def client(self) -> tuple[str, int] | None:
+        """The peer's (host, port) from the scope, or None."""
+        client = self.scope.get("client")
+        return (client[0], int(client[1])) if client else None
+
+    @property
+    def scheme(self) -> str:
+        """``http``/``https`` (``ws``/``wss`` for websockets), from the scope."""
+        return str(self.scope.get("scheme", self._default_scheme))
+
+    def _server_host(self) -> str:
+        server = self.scope.get("server")
+        if not server:
+            return "localhost"
+        return host_and_port(server[0], server[1], self.scheme)
