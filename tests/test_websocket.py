@@ -525,6 +525,9 @@ def test_http_request_to_websocket_only_path_is_426(make_client):
     assert response.status_code == 426
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["detail"] == "this path accepts WebSocket connections only"
+    # Identical on both entrypoints: PEP 3333 forbids the hop-by-hop Upgrade header
+    # (docs/websockets.md says why there is none under ASGI either).
+    assert "upgrade" not in response.headers
     assert client.post("/json", content=b"{}").status_code == 426
 
 
