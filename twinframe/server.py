@@ -145,10 +145,12 @@ def _serve_wsgi(app: App, host: str, port: int, label: str) -> None:
     server.set_app(app.wsgi)
     previous = _install_signal_handlers()
     try:
-        app.wsgi._start()
-        if app.wsgi._startup_error is not None:
-            error = app.wsgi._startup_error
-            raise DevServerError(f"application startup failed: {type(error).__name__}: {error}")
+        try:
+            app.wsgi.startup()
+        except Exception as error:  # already logged with its traceback
+            raise DevServerError(
+                f"application startup failed: {type(error).__name__}: {error}"
+            ) from None
         _announce(label, "wsgiref (WSGI, threaded)", host, server.server_port)
         try:
             server.serve_forever(poll_interval=0.25)
@@ -159,7 +161,7 @@ def _serve_wsgi(app: App, host: str, port: int, label: str) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print("twinframe: shutting down", file=sys.stderr, flush=True)
         server.server_close()
-        app.wsgi._stop()
+        app.wsgi.shutdown()
     finally:
         server.server_close()
         _restore_signal_handlers(previous)
