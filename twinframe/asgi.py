@@ -11,7 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .asgi_connection import ASGIConnection, Receive, Scope, Send
+from .asgi_connection import ASGIConnection, Message, Receive, Scope, Send
 from .errors import ClientDisconnect, PayloadTooLarge
 from .request import Request
 from .response import Response, encode_chunk, is_async_stream, log_stream_failure
@@ -42,35 +42,46 @@ class ASGIRequest(ASGIConnection, Request):
 
     # -- body -------------------------------------------------------------------------
 
+    def _take(self, message: Message, limit: int | None) -> bytes:
+        """The body bytes one received message carries (b"" for none), noting the end."""
+        kind = message["type"]
+        if kind == "http.request":
+            chunk: bytes = message.get("body", b"")
+            if not message.get("more_body", False):
+                self._body_done = True
+            if chunk:
+                self._received += len(chunk)
+                if limit is not None and self._received > limit:
+                    raise PayloadTooLarge(f"request body exceeds the {limit}-byte limit")
+            return chunk
+        if kind == "http.disconnect":
+            self._disconnected = True
+            raise ClientDisconnect()
+        return b""
+
     async def _next_chunk(self, limit: int | None) -> bytes | None:
         """The next non-empty piece of the body, or None once it is complete."""
         while not self._body_done:
-            message = await self._receive()
-            kind = message["type"]
-            if kind == "http.request":
-                chunk = message.get("body", b"")
-                if not message.get("more_body", False):
-                    self._body_done = True
-                if chunk:
-                    self._received += len(chunk)
-                    if limit is not None and self._received > limit:
-                        raise PayloadTooLarge(f"request body exceeds the {limit}-byte limit")
-                    return chunk  # type: ignore[no-any-return]
-            elif kind == "http.disconnect":
-                self._disconnected = True
-                raise ClientDisconnect()
+            chunk = self._take(await self._receive(), limit)
+            if chunk:
+                return chunk
         return None
 
     async def _chunks(self, limit: int | None) -> AsyncIterator[bytes]:
         while (chunk := await self._next_chunk(limit)) is not None:
             yield chunk
 
-    async def _receive_body(self, limit: int) -> bytes:
-        # A plain loop, not an async generator: this runs on every request.
+    def _load_body(self) -> Awaitable[None]:
+        return self._read_body(self._body_limit())
+
+    async def _read_body(self, limit: int) -> None:
+        # Receives directly, without _next_chunk's coroutine: this runs on every request.
         chunks = []
-        while (chunk := await self._next_chunk(limit)) is not None:
-            chunks.append(chunk)
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        while not self._body_done:
+            chunk = self._take(await self._receive(), limit)
+            if chunk:
+                chunks.append(chunk)
+        self._body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def _aiter_body(self) -> AsyncIterator[bytes]:
         return self._chunks(None)
@@ -109,16 +120,16 @@ class ASGIAdapter:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "websocket":
-            await serve_websocket(self.app, scope, receive, send)
-        elif kind == "lifespan":
-            await self._lifespan(receive, send)
-        else:
-            raise RuntimeError(f"twinframe does not handle ASGI scope type {kind!r}")
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if kind != "http":
+            if kind == "websocket":
+                await serve_websocket(self.app, scope, receive, send)
+            elif kind == "lifespan":
+                await self._lifespan(receive, send)
+            else:
+                raise RuntimeError(f"twinframe does not handle ASGI scope type {kind!r}")
+            return
+        # HTTP is served here rather than in a method of its own: one coroutine
+        # less per request.
         req = ASGIRequest(self.app, scope, receive)
         response, headers = await self.app.dispatch(req)
         if req._disconnected:

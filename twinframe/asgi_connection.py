@@ -35,11 +35,10 @@ class ASGIConnection(HTTPConnection):
         return await awaitable
 
     def _set_scope_target(self, scope: Scope) -> None:
-        raw = scope.get("raw_path")
         self._set_target(
             scope["path"],
             scope.get("query_string", b"").decode("latin-1"),
-            raw.decode("latin-1").split("?", 1)[0] if raw else None,
+            scope.get("raw_path"),
             scope.get("root_path", ""),
             wsgi=False,
         )

@@ -164,17 +164,35 @@ class HTTPConnection:
         return await self._call(fn, *args, **kwargs)
 
     def _set_target(
-        self, path: str, query_string: str, raw_path: str | None, root_path: str, *, wsgi: bool
+        self, path: str, query_string: str, raw_target: str | bytes | None, root_path: str,
+        *, wsgi: bool,
     ) -> None:
         """Set ``path``, ``query_string`` and ``root_path`` from what the server passed.
 
-        ``raw_path`` is the path as sent (latin-1 characters), when the server says.
+        ``raw_target`` is the target as sent (latin-1 characters or bytes, perhaps
+        with the query), when the server says.
         ``wsgi`` picks the protocol's conventions: PEP 3333 hands the path as the raw
         bytes in latin-1 characters, relative to ``root_path``; ASGI servers decode it
         as UTF-8 (invalid bytes as U+FFFD) and include the mount point in it.
         A target the app refuses (bad encoding, dot segments, too long) goes to
         ``_error``, answered before routing.
         """
+        self.path = path
+        self.query_string = query_string
+        # The common case, checked first: nothing to decode, strip or refuse.
+        if (
+            not root_path
+            and path.isascii()
+            and "%" not in path
+            and "/." not in path
+            and len(path) + len(query_string) <= self.app.max_url_length
+        ):
+            return
+        raw_path: str | None = None
+        if raw_target:
+            if isinstance(raw_target, bytes):
+                raw_target = raw_target.decode("latin-1")
+            raw_path = raw_target.split("?", 1)[0]
         error: HTTPError | None = None
         if not path.isascii():
             if wsgi:
@@ -194,7 +212,6 @@ class HTTPConnection:
                 path = path[len(root_path) :] or "/"
             self.root_path = root_path
         self.path = path
-        self.query_string = query_string
         self._error = error or target_error(path, query_string, raw_path, self.app.max_url_length)
 
     @property
@@ -331,8 +348,13 @@ class Request(HTTPConnection):
 
     # -- supplied by the protocol adapter -----------------------------------------
 
-    async def _receive_body(self, limit: int) -> bytes:
-        """Read the whole body: PayloadTooLarge past ``limit``, ClientDisconnect if cut short."""
+    def _load_body(self) -> Awaitable[None] | None:
+        """Read the whole body into ``_body``, before the handler (routes without ``stream=True``).
+
+        PayloadTooLarge past ``app.max_body_size``, ClientDisconnect if cut short.
+        Returns an awaitable when the bytes must be waited for (ASGI), None when
+        they were read in place (WSGI): no coroutine per request where none is needed.
+        """
         raise NotImplementedError
 
     def _body_end_known(self) -> bool:
@@ -383,15 +405,13 @@ class Request(HTTPConnection):
 
     # -- body -----------------------------------------------------------------------
 
-    async def _load_body(self) -> None:
-        if self._has_no_body():
-            self._body = b""
-            return
+    def _body_limit(self) -> int:
+        """``app.max_body_size``, after refusing (413) a body whose Content-Length exceeds it."""
         limit = self.app.max_body_size
         length = self.content_length
         if length is not None and length > limit:
             raise PayloadTooLarge(f"request body of {length} bytes exceeds the {limit}-byte limit")
-        self._body = await self._receive_body(limit)
+        return limit
 
     def stream(self) -> RequestBodyStream:
         """The body as it arrives: ``for chunk in req.stream()`` (sync) or ``async for`` (async).

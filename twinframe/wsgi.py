@@ -58,11 +58,10 @@ class WSGIRequest(Request):
         self.method = environ["REQUEST_METHOD"]
         self.params = {}
         # gunicorn (RAW_URI) and uWSGI/Apache (REQUEST_URI) also pass the target as sent.
-        raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
         self._set_target(
             environ.get("PATH_INFO") or "/",
             environ.get("QUERY_STRING", ""),
-            raw.split("?", 1)[0] if raw else None,
+            environ.get("RAW_URI") or environ.get("REQUEST_URI"),
             environ.get("SCRIPT_NAME", ""),
             wsgi=True,
         )
@@ -145,12 +144,17 @@ class WSGIRequest(Request):
         # PEP 3333: without a length, only an input the server marks terminated may be read.
         return bool(self.environ.get("wsgi.input_terminated"))
 
-    async def _receive_body(self, limit: int) -> bytes:
-        if not self.environ.get("CONTENT_LENGTH"):
+    def _load_body(self) -> None:
+        # Reads block under WSGI anyway: read in place, no coroutine to await.
+        environ = self.environ
+        if environ.get("CONTENT_LENGTH"):
+            self._body = b"".join(self._read_chunks(self._body_limit()))
+        elif environ.get("wsgi.input_terminated"):
             # A terminated input without a length: gunicorn marks every request so,
             # and most have no body at all, which the first read tells.
-            return self._read_to_end(limit)
-        return b"".join(self._read_chunks(limit))
+            self._body = self._read_to_end(self.app.max_body_size)
+        elif self._has_no_body():  # True, unless chunked here: then 411
+            self._body = b""
 
     def _read_to_end(self, limit: int) -> bytes:
         stream = self.environ["wsgi.input"]
@@ -198,7 +202,15 @@ class WSGIAdapter:
             response = problem_response(500, None, None, req._header("accept"))
             headers = response.header_list()
         else:
-            response, headers = self._drive(self.app.dispatch(req))
+            # The pipeline never suspends under WSGI: one send() runs it to the end.
+            pipeline = self.app.dispatch(req)
+            try:
+                pipeline.send(None)
+            except StopIteration as done:
+                response, headers = done.value
+            else:
+                pipeline.close()
+                raise RuntimeError("twinframe's pipeline suspended under WSGI; this is a bug")
         start_response(_STATUS_LINES.get(response.status) or f"{response.status} Unknown", headers)
         if response.body_stream is None:
             return [response.body]
@@ -208,15 +220,6 @@ class WSGIAdapter:
             if fileobj is not None:
                 return file_wrapper(fileobj, CHUNK_SIZE)  # type: ignore[no-any-return]
         return _iterate(response, req)
-
-    @staticmethod
-    def _drive(coroutine: Any) -> tuple[Response, list[tuple[str, str]]]:
-        try:
-            coroutine.send(None)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        coroutine.close()
-        raise RuntimeError("twinframe's pipeline suspended under WSGI; this is a bug")
 
     # -- startup/shutdown: once per process, before the first request ----------------
 
