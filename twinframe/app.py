@@ -208,7 +208,8 @@ class App(Router):
         try:
             if req._error is not None:
                 raise req._error
-            found = self.matcher.match(req.method, req.path)
+            matcher = self._matcher or self.matcher  # the property builds it the first time
+            found = matcher.match(req.method, req.path)
             if found is None:
                 response = self._unrouted(req)
             else:
@@ -219,13 +220,14 @@ class App(Router):
                     # Before the hooks, so they may read the body (docs/hooks.md
                     # says what that costs an auth hook, and how to avoid it).
                     receiving = req._load_body()
-                    if receiving is not None:
-                        await receiving
-                for hook, is_async in self._before:
-                    result = await req._invoke(hook, is_async, req)
-                    if result is not None:
-                        response = self._to_response(result, hook)
-                        break
+                    while receiving is not None:
+                        receiving = req._body_received(await receiving)
+                if self._before:
+                    for hook, is_async in self._before:
+                        result = await req._invoke(hook, is_async, req)
+                        if result is not None:
+                            response = self._to_response(result, hook)
+                            break
                 if response is None:
                     handler = route.handler
                     # _invoke's fast paths, minus _invoke's own coroutine: that coroutine

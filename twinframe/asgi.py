@@ -31,6 +31,9 @@ class ASGIRequest(ASGIConnection, Request):
     _body_done = False
     _received = 0  # body bytes received so far
     _disconnected = False  # the server said http.disconnect: nobody to answer
+    # While _load_body/_body_received gather the body: the limit, the pieces so far.
+    _body_limit_checked = 0
+    _body_parts: list[bytes]
 
     def __init__(self, app: App, scope: Scope, receive: Receive) -> None:
         self.app = app
@@ -71,17 +74,20 @@ class ASGIRequest(ASGIConnection, Request):
         while (chunk := await self._next_chunk(limit)) is not None:
             yield chunk
 
-    def _load_body(self) -> Awaitable[None]:
-        return self._read_body(self._body_limit())
+    def _load_body(self) -> Awaitable[Message]:
+        self._body_limit_checked = self._body_limit()
+        self._body_parts = []
+        return self._receive()
 
-    async def _read_body(self, limit: int) -> None:
-        # Receives directly, without _next_chunk's coroutine: this runs on every request.
-        chunks = []
-        while not self._body_done:
-            chunk = self._take(await self._receive(), limit)
-            if chunk:
-                chunks.append(chunk)
-        self._body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    def _body_received(self, message: Message) -> Awaitable[Message] | None:
+        chunk = self._take(message, self._body_limit_checked)
+        if chunk:
+            self._body_parts.append(chunk)
+        if not self._body_done:
+            return self._receive()
+        parts = self._body_parts
+        self._body = parts[0] if len(parts) == 1 else b"".join(parts)
+        return None
 
     def _aiter_body(self) -> AsyncIterator[bytes]:
         return self._chunks(None)

@@ -348,13 +348,20 @@ class Request(HTTPConnection):
 
     # -- supplied by the protocol adapter -----------------------------------------
 
-    def _load_body(self) -> Awaitable[None] | None:
-        """Read the whole body into ``_body``, before the handler (routes without ``stream=True``).
+    def _load_body(self) -> Awaitable[Any] | None:
+        """Start reading the whole body into ``_body``, before the handler (routes
+        without ``stream=True``).
 
-        PayloadTooLarge past ``app.max_body_size``, ClientDisconnect if cut short.
-        Returns an awaitable when the bytes must be waited for (ASGI), None when
-        they were read in place (WSGI): no coroutine per request where none is needed.
+        Returns None once the body is in (WSGI reads in place), else what to await
+        (ASGI: the next message); the pipeline hands its result to ``_body_received``
+        until that returns None. So the pipeline awaits the server directly, with no
+        coroutine of twinframe's own per request. PayloadTooLarge past
+        ``app.max_body_size``, ClientDisconnect if the body is cut short.
         """
+        raise NotImplementedError
+
+    def _body_received(self, received: Any) -> Awaitable[Any] | None:
+        """Take what ``_load_body``'s awaitable gave; return the next one to await, or None."""
         raise NotImplementedError
 
     def _body_end_known(self) -> bool:
