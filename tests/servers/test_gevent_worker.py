@@ -11,7 +11,6 @@ import pytest
 from conftest import GUNICORN_BASE_ARGS, ROOT
 
 pytestmark = pytest.mark.servers
-pytest.importorskip("gevent", reason="gevent is in the test extra")  # fails loudly in CI if missing
 
 
 def test_gevent_worker_runs_sync_and_concurrent_async_handlers(server_factory, tmp_path):
