@@ -952,3 +952,50 @@ def test_failed_startup_answers_500_without_details(caplog):
         result = CALLERS["wsgi"](app, "GET", b"/")
     assert result.status == 500
     assert b"hunter2" not in result.body and b"Traceback" not in result.body
+
+
+# -- a Response object returned to many requests is never changed by the pipeline ----
+
+
+def test_a_shared_response_survives_head_tuples_and_error_handlers(make_client):
+    app = App()
+    maintenance = Response("down for maintenance", status=503)
+    pong = Response("pong")
+    refused = Response("not here", status=405)
+
+    @app.get("/status")
+    def status(req):
+        return maintenance
+
+    @app.get("/created")
+    def created(req):
+        return pong, 201
+
+    @app.get("/ping")
+    def ping(req):
+        return pong
+
+    @app.get("/read")
+    def read(req):
+        return "read"
+
+    @app.post("/write")
+    def write(req):
+        return "written"
+
+    @app.errorhandler(405)
+    def method_not_allowed(req, exc):
+        return refused
+
+    client = make_client(app)
+    assert client.head("/status").content == b""
+    again = client.get("/status")
+    assert (again.status_code, again.content) == (503, b"down for maintenance")
+    assert again.headers["content-length"] == str(len(b"down for maintenance"))
+
+    assert client.get("/created").status_code == 201
+    assert client.get("/ping").status_code == 200
+
+    assert client.post("/read").headers["allow"] == "GET, HEAD, OPTIONS"
+    assert client.get("/write").headers["allow"] == "OPTIONS, POST"
+    assert "Allow" not in refused.headers and maintenance.body == b"down for maintenance"

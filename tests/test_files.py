@@ -519,3 +519,21 @@ def test_safe_path_and_response_file_refuse_escapes(static_tree, relative):
     assert safe_path(static_tree, "sub/inner.txt") == str(
         (static_tree / "sub" / "inner.txt").resolve()
     )
+
+
+def test_a_shared_file_response_is_never_changed_by_one_request(make_client, site):
+    app = App()
+    shared = Response.file(site / "hello.txt")
+
+    @app.get("/shared")
+    def serve(req):
+        return shared
+
+    client = make_client(app)
+    whole = client.get("/shared").content
+    assert client.get("/shared", headers={"Range": "bytes=0-1"}).status_code == 206
+    assert client.get("/shared", headers={"If-None-Match": shared.etag}).status_code == 304
+    assert client.get("/shared", headers={"Range": "bytes=999999-"}).status_code == 416
+    after = client.get("/shared")
+    assert (after.status_code, after.content) == (200, whole)
+    assert shared.status == 200 and "Content-Range" not in shared.headers

@@ -255,9 +255,9 @@ class App(Router):
         try:
             if not 200 <= response.status <= 599:
                 raise ValueError(f"response status {response.status!r} is not a final HTTP status")
-            response.finalize(req)
+            response = response.finalize(req)
             if response.status in NO_BODY_STATUSES or req.method == "HEAD":
-                return response, await self._without_body(req, response)
+                return await self._without_body(req, response)
             return response, response.header_list()
         except Exception as exc:
             logger.exception("invalid response from %s %s", req.method, req.path)
@@ -266,13 +266,16 @@ class App(Router):
             return response, response.header_list()
 
     @staticmethod
-    async def _without_body(req: Request, response: Response) -> list[tuple[str, str]]:
-        """The headers of a response that must carry no body, then its body dropped.
+    async def _without_body(
+        req: Request, response: Response
+    ) -> tuple[Response, list[tuple[str, str]]]:
+        """A bodiless copy of ``response`` and its headers (the handler's object stays intact).
 
         204 and 304 have no body, so no Content-Type either; a HEAD answer keeps the
         GET headers (Content-Length included). A stream is closed unread, the way
         this protocol runs code: an async one awaited, a sync one via ``_call``.
         """
+        response = response.copy()
         if response.status in NO_BODY_STATUSES:
             response.content_type = None
         headers = response.header_list()
@@ -288,7 +291,7 @@ class App(Router):
             except Exception:
                 logger.exception("closing an unsent response stream failed")
             response.body_stream = None
-        return headers
+        return response, headers
 
     def _unrouted(self, req: Request) -> Response:
         path = req.path
@@ -336,7 +339,13 @@ class App(Router):
             if not 200 <= status <= 599:
                 label = getattr(source, "__qualname__", repr(source))
                 raise ValueError(f"{label}() returned status {status}; use 200-599")
-            response = App._to_response(result[0], source) if result[0] is not None else Response()
+            body = result[0]
+            # A Response object may be returned to many requests: adjust a copy.
+            response = (
+                body.copy()
+                if isinstance(body, Response)
+                else App._to_response(body, source) if body is not None else Response()
+            )
             response.status = status
             if response.status in (204, 304):
                 response.content_type = None
@@ -402,6 +411,8 @@ class App(Router):
 
     def _error_handler_response(self, result: Any, handler: Handler, exc: Exception) -> Response:
         response = self._to_response(result, handler)
+        if response is result:
+            response = response.copy()  # the handler may return one object to many errors
         status = exc.status if isinstance(exc, HTTPError) else 500
         if not isinstance(result, (Response, tuple)):
             # A bare body from an error handler answers with the error's status, not 200.

@@ -125,34 +125,37 @@ class FileResponse(Response):
             return int(self.mtime) <= since
         return False
 
-    def finalize(self, req: Request) -> None:
-        """Turn into 304 or 206/416 according to the request's conditional and Range headers."""
+    def finalize(self, req: Request) -> Response:
+        """A 304, 206 or 416 copy according to the request's conditional and Range headers."""
         if req.method not in ("GET", "HEAD") or self.status != 200:
-            return
+            return self
         if self._not_modified(req):
-            self.status = 304
-            self.content_type = None
-            self.body_stream = None
-            self.stream_length = None
+            response = self.copy()
+            response.status = 304
+            response.content_type = None
+            response.body_stream = None
+            response.stream_length = None
             for name in ("Content-Type", "Content-Length", "Content-Disposition", "Accept-Ranges"):
-                self.headers.popall(name, None)
-            return
+                response.headers.popall(name, None)
+            return response
         range_header = req._header("range")
         if not range_header or not self._if_range_holds(req):
-            return
+            return self
         span = _parse_range(range_header, self.size)
         if span is None:
-            return  # unparseable or multiple ranges: send the whole file (RFC 9110 allows it)
+            return self  # unparseable or multiple ranges: the whole file (RFC 9110 allows it)
+        response = self.copy()
         if span == (-1, -1):
-            self.status = 416
-            self.body_stream = None
-            self.stream_length = None
-            self.headers["Content-Range"] = f"bytes */{self.size}"
-            return
+            response.status = 416
+            response.body_stream = None
+            response.stream_length = None
+            response.headers["Content-Range"] = f"bytes */{self.size}"
+            return response
         start, end = span
-        self.status = 206
-        self.headers["Content-Range"] = f"bytes {start}-{end}/{self.size}"
-        self._set_range(start, end - start + 1)
+        response.status = 206
+        response.headers["Content-Range"] = f"bytes {start}-{end}/{self.size}"
+        response._set_range(start, end - start + 1)
+        return response
 
     def _if_range_holds(self, req: Request) -> bool:
         if_range = req._header("if-range")

@@ -6,14 +6,17 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterable, Iterable, Mapping
+from copy import copy as _shallow_copy
 from datetime import datetime
 from os import PathLike
-from typing import IO, TYPE_CHECKING, Any, TypeGuard
+from typing import IO, TYPE_CHECKING, Any, TypeGuard, TypeVar
 from urllib.parse import quote
 
 from multidict import CIMultiDict
 
 from .cookies import format_set_cookie
+
+R = TypeVar("R", bound="Response")
 
 if TYPE_CHECKING:
     from .request import Request
@@ -256,8 +259,20 @@ class Response:
 
     # -- used by the app and the protocol adapters ------------------------------------
 
-    def finalize(self, request: Request) -> None:
-        """Adjust the response to the request before sending (files: Range, 304)."""
+    def copy(self: R) -> R:
+        """A copy with its own headers (the body is shared): change it without touching this one."""
+        clone = _shallow_copy(self)
+        if self._headers is not None:
+            clone._headers = CIMultiDict(self._headers)
+        return clone
+
+    def finalize(self, request: Request) -> Response:
+        """The response to send for ``request``: this one, or an adjusted copy (files: Range, 304).
+
+        Never changes ``self``, so a handler may return the same Response object
+        to many requests.
+        """
+        return self
 
     def header_list(self) -> list[tuple[str, str]]:
         """The headers to send, lower-cased and validated; raises ValueError if unsafe."""
