@@ -219,9 +219,9 @@ class App(Router):
                 if not route.stream:
                     # Before the hooks, so they may read the body (docs/hooks.md
                     # says what that costs an auth hook, and how to avoid it).
-                    receiving = req._load_body()
+                    receiving = req._start_body()
                     while receiving is not None:
-                        receiving = req._body_received(await receiving)
+                        receiving = req._continue_body(await receiving)
                 if self._before:
                     for hook, is_async in self._before:
                         result = await req._invoke(hook, is_async, req)
@@ -232,15 +232,13 @@ class App(Router):
                     handler = route.handler
                     # _invoke's fast paths, minus _invoke's own coroutine: that coroutine
                     # measured ~0.3 us, 8% of a hello request.
-                    if route.is_async:
-                        if req._async_inline:
-                            result = await handler(req, **params)
-                        else:
-                            result = await req._invoke(handler, True, req, **params)
-                    elif req._sync_inline:
+                    is_async = route.is_async
+                    if is_async and req._async_inline:
+                        result = await handler(req, **params)
+                    elif not is_async and req._sync_inline:
                         result = handler(req, **params)
                     else:
-                        result = await req._invoke(handler, False, req, **params)
+                        result = await req._invoke(handler, is_async, req, **params)
                     response = self._to_response(result, handler)
         except Exception as exc:
             response = await self._handle_error(req, exc)

@@ -31,8 +31,8 @@ class ASGIRequest(ASGIConnection, Request):
     _body_done = False
     _received = 0  # body bytes received so far
     _disconnected = False  # the server said http.disconnect: nobody to answer
-    # While _load_body/_body_received gather the body: the limit, the pieces so far.
-    _body_limit_checked = 0
+    # While _start_body/_continue_body gather the body: the limit, the pieces so far.
+    _body_max = 0
     _body_parts: list[bytes]
 
     def __init__(self, app: App, scope: Scope, receive: Receive) -> None:
@@ -74,13 +74,13 @@ class ASGIRequest(ASGIConnection, Request):
         while (chunk := await self._next_chunk(limit)) is not None:
             yield chunk
 
-    def _load_body(self) -> Awaitable[Message]:
-        self._body_limit_checked = self._body_limit()
+    def _start_body(self) -> Awaitable[Message]:
+        self._body_max = self._body_limit()
         self._body_parts = []
         return self._receive()
 
-    def _body_received(self, message: Message) -> Awaitable[Message] | None:
-        chunk = self._take(message, self._body_limit_checked)
+    def _continue_body(self, message: Message) -> Awaitable[Message] | None:
+        chunk = self._take(message, self._body_max)
         if chunk:
             self._body_parts.append(chunk)
         if not self._body_done:

@@ -179,7 +179,8 @@ class HTTPConnection:
         """
         self.path = path
         self.query_string = query_string
-        # The common case, checked first: nothing to decode, strip or refuse.
+        # The common case, checked first: nothing to decode, strip or refuse. Anything
+        # target_error() refuses must fail this test (keep the two in step).
         if (
             not root_path
             and path.isascii()
@@ -348,20 +349,20 @@ class Request(HTTPConnection):
 
     # -- supplied by the protocol adapter -----------------------------------------
 
-    def _load_body(self) -> Awaitable[Any] | None:
+    def _start_body(self) -> Awaitable[Any] | None:
         """Start reading the whole body into ``_body``, before the handler (routes
         without ``stream=True``).
 
         Returns None once the body is in (WSGI reads in place), else what to await
-        (ASGI: the next message); the pipeline hands its result to ``_body_received``
+        (ASGI: the next message); the pipeline hands its result to ``_continue_body``
         until that returns None. So the pipeline awaits the server directly, with no
         coroutine of twinframe's own per request. PayloadTooLarge past
         ``app.max_body_size``, ClientDisconnect if the body is cut short.
         """
         raise NotImplementedError
 
-    def _body_received(self, received: Any) -> Awaitable[Any] | None:
-        """Take what ``_load_body``'s awaitable gave; return the next one to await, or None."""
+    def _continue_body(self, received: Any) -> Awaitable[Any] | None:
+        """Take what ``_start_body``'s awaitable gave; return the next one to await, or None."""
         raise NotImplementedError
 
     def _body_end_known(self) -> bool:

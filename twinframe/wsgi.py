@@ -144,7 +144,7 @@ class WSGIRequest(Request):
         # PEP 3333: without a length, only an input the server marks terminated may be read.
         return bool(self.environ.get("wsgi.input_terminated"))
 
-    def _load_body(self) -> None:
+    def _start_body(self) -> None:
         # Reads block under WSGI anyway: read in place, no coroutine to await.
         environ = self.environ
         if environ.get("CONTENT_LENGTH"):
@@ -153,7 +153,8 @@ class WSGIRequest(Request):
             # A terminated input without a length: gunicorn marks every request so,
             # and most have no body at all, which the first read tells.
             self._body = self._read_to_end(self.app.max_body_size)
-        elif self._has_no_body():  # True, unless chunked here: then 411
+        else:
+            self._has_no_body()  # no length, input not terminated: 411 if chunked
             self._body = b""
 
     def _read_to_end(self, limit: int) -> bytes:
