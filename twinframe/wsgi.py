@@ -103,23 +103,21 @@ class WSGIRequest(Request):
 
     # -- body -------------------------------------------------------------------------
 
-    def _read_chunks(self, limit: int | None) -> Iterator[bytes]:
+    def _read_chunks(self) -> Iterator[bytes]:
+        """The body in chunks: Content-Length bytes, or a terminated input to its end.
+
+        Limits are the caller's: ``_body_limit()`` refused an over-long
+        Content-Length already, and streamed bodies have none.
+        """
         stream = self.environ["wsgi.input"]
         length = self.content_length
         if length is None:
             # Without Content-Length, PEP 3333 only allows reading when the server
             # says the input is terminated (e.g. gunicorn with chunked bodies).
-            if not self.environ.get("wsgi.input_terminated"):
-                return
-            total = 0
-            while True:
-                chunk = self._read(stream, CHUNK_SIZE)
-                if not chunk:
-                    return
-                total += len(chunk)
-                if limit is not None and total > limit:
-                    raise PayloadTooLarge(f"request body exceeds the {limit}-byte limit")
-                yield chunk
+            if self.environ.get("wsgi.input_terminated"):
+                while chunk := self._read(stream, CHUNK_SIZE):
+                    yield chunk
+            return
         remaining = length
         while remaining > 0:
             chunk = self._read(stream, min(remaining, CHUNK_SIZE))
@@ -148,7 +146,8 @@ class WSGIRequest(Request):
         # Reads block under WSGI anyway: read in place, no coroutine to await.
         environ = self.environ
         if environ.get("CONTENT_LENGTH"):
-            self._body = b"".join(self._read_chunks(self._body_limit()))
+            self._body_limit()  # 413 for a Content-Length over the limit, before reading
+            self._body = b"".join(self._read_chunks())
         elif environ.get("wsgi.input_terminated"):
             # A terminated input without a length: gunicorn marks every request so,
             # and most have no body at all, which the first read tells.
@@ -169,10 +168,10 @@ class WSGIRequest(Request):
         return b"".join(chunks)
 
     def _iter_body(self) -> Iterator[bytes]:
-        return self._read_chunks(None)
+        return self._read_chunks()
 
     async def _aiter_body(self) -> AsyncIterator[bytes]:
-        for chunk in self._read_chunks(None):
+        for chunk in self._read_chunks():
             yield chunk
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
