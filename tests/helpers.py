@@ -10,6 +10,8 @@ asks (``?kind=body|text|json|form|files``) from a sync and an async handler;
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from twinframe import App, Response
@@ -192,3 +194,23 @@ def hooks_app(log: list[str], **kwargs: Any) -> App:
         return str(req.app.state.db)
 
     return app
+
+
+def run_together(task: Callable[[Callable[[], None]], None], count: int) -> list[BaseException]:
+    """Run ``task(wait)`` on ``count`` threads; each calls ``wait()`` where the race
+    starts, which releases all of them at once. Returns what the tasks raised."""
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            task(barrier.wait)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from helpers import run_together
 
 from examples.blog import STATIC_DIR, Database, create_app
 from twinframe import App, NotFound
@@ -321,30 +321,18 @@ def test_workers_starting_together_on_a_new_database_all_succeed(tmp_path: Path)
     # of the connections switching the file to WAL together: setup() must retry.
     for round_ in range(40):
         path = str(tmp_path / f"race-{round_}.sqlite3")
-        barrier = threading.Barrier(4)
-        errors: list[BaseException] = []
 
-        def start_worker(
-            path: str = path,
-            barrier: threading.Barrier = barrier,
-            errors: list[BaseException] = errors,
-        ) -> None:
+        def start_worker(wait: Callable[[], None], path: str = path) -> None:
             db = Database(path)
             db.connection()  # opened before the race, like a worker's first request
-            barrier.wait()
+            wait()
             try:
                 db.setup()
                 db.stored_secret()
-            except BaseException as exc:
-                errors.append(exc)
             finally:
                 db.close()
 
-        workers = [threading.Thread(target=start_worker) for _ in range(4)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
+        errors = run_together(start_worker, 4)
         assert errors == [], f"round {round_}: {errors!r}"
         with sqlite3.connect(path) as conn:
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import pytest
 from conftest import server_commands
+from helpers import run_together
 from websockets.asyncio.client import connect
 
 pytestmark = pytest.mark.servers
@@ -280,21 +281,12 @@ def test_workers_setting_up_a_new_database_together_all_succeed(tmp_path):
 
     for round_ in range(40):
         path = str(tmp_path / f"race-{round_}.sqlite3")
-        barrier = threading.Barrier(4)
-        errors: list[BaseException] = []
 
-        def start_worker(path=path, barrier=barrier, errors=errors):
-            barrier.wait()
-            try:
-                setup_database(path)
-            except BaseException as exc:
-                errors.append(exc)
+        def start_worker(wait, path=path):
+            wait()
+            setup_database(path)
 
-        workers = [threading.Thread(target=start_worker) for _ in range(4)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
+        errors = run_together(start_worker, 4)
         assert errors == [], f"round {round_}: {errors!r}"
         with sqlite3.connect(path) as conn:
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
