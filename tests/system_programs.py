@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from conftest import free_port
+from realserver import free_port
 
 APT_PACKAGES = ("redis-server", "chromium")
 CHROMIUM = "/usr/bin/chromium"
@@ -119,9 +119,7 @@ def run_redis_server(tmp_path: Path) -> Iterator[RedisServer]:
             except redis.ConnectionError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"redis-server did not start:\n{Path(log.name).read_text()}"
-                )
+                raise RuntimeError(f"redis-server did not start:\n{Path(log.name).read_text()}")
             time.sleep(0.05)
         yield RedisServer(proc, port)
     finally:

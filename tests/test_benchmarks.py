@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import sys
 
-from conftest import ROOT
+from realserver import ROOT
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))

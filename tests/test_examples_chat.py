@@ -230,7 +230,7 @@ def test_redis_broker(redis_server: RedisServer) -> None:
 
 
 def test_redis_broker_refuses_a_dead_url() -> None:
-    from conftest import free_port
+    from realserver import free_port
     from redis.exceptions import ConnectionError as RedisConnectionError
 
     async def scenario() -> None:

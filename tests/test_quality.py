@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
-from conftest import ROOT
+from realserver import ROOT
 
 LINTED = ["twinframe", "tests", "examples", "benchmarks"]
 
@@ -29,3 +30,14 @@ def test_ruff_check() -> None:
     paths += sorted(path.name for path in ROOT.glob("*.py"))  # gunicorn.conf.py
     result = _run(["ruff", "check", "--no-cache", *paths])
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_test_module_imports_from_conftest() -> None:
+    # conftest.py is pytest's to load; importing it by name loads it a second time
+    # under another module name. Shared helpers live in helpers.py / realserver.py.
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in sorted((ROOT / "tests").rglob("*.py"))
+        if re.search(r"^\s*(from conftest import|import conftest)", path.read_text(), re.M)
+    ]
+    assert offenders == []

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from realserver import ROOT
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))

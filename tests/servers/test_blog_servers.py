@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import GUNICORN_BASE_ARGS, UVICORN_BASE_ARGS, Server
+from realserver import GUNICORN_BASE_ARGS, UVICORN_BASE_ARGS, Server
 
 pytestmark = pytest.mark.servers
 

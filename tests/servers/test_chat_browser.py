@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from conftest import UVICORN_BASE_ARGS, Server
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+from realserver import UVICORN_BASE_ARGS, Server
 from system_programs import chromium_path
 
 pytestmark = pytest.mark.servers

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import GUNICORN_BASE_ARGS, UVICORN_BASE_ARGS, Server
+from realserver import GUNICORN_BASE_ARGS, UVICORN_BASE_ARGS, Server
 from system_programs import RedisServer, run_redis_server
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidStatus

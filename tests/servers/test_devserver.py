@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ROOT
+from realserver import ROOT
 
 pytestmark = pytest.mark.servers
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import GUNICORN_BASE_ARGS, Server, start_server
+from realserver import GUNICORN_BASE_ARGS, Server, start_server
 
 pytestmark = pytest.mark.servers
 

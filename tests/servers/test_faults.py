@@ -27,7 +27,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import Server, server_commands, start_server
+from realserver import Server, server_commands, start_server
 
 pytestmark = pytest.mark.servers
 

@@ -8,7 +8,7 @@ import threading
 
 import httpx
 import pytest
-from conftest import GUNICORN_BASE_ARGS, ROOT
+from realserver import GUNICORN_BASE_ARGS, ROOT
 
 pytestmark = pytest.mark.servers
 

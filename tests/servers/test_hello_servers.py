@@ -6,7 +6,7 @@ import signal
 
 import httpx
 import pytest
-from conftest import GUNICORN_BASE_ARGS
+from realserver import GUNICORN_BASE_ARGS
 
 pytestmark = pytest.mark.servers
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import GUNICORN_BASE_ARGS, ROOT, UVICORN_BASE_ARGS, Server, start_server
+from realserver import GUNICORN_BASE_ARGS, ROOT, UVICORN_BASE_ARGS, Server, start_server
 from serverapp import MAX_BODY
 
 pytestmark = pytest.mark.servers

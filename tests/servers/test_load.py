@@ -35,8 +35,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import server_commands
 from helpers import run_together
+from realserver import server_commands
 from websockets.asyncio.client import connect
 
 pytestmark = pytest.mark.servers

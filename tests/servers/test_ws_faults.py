@@ -10,7 +10,7 @@ import time
 
 import httpx
 import pytest
-from conftest import UVICORN_BASE_ARGS, start_server
+from realserver import UVICORN_BASE_ARGS, start_server
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import GUNICORN_BASE_ARGS, UVICORN_BASE_ARGS
+from realserver import GUNICORN_BASE_ARGS, UVICORN_BASE_ARGS
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -191,7 +191,7 @@ def test_uvicorn_runs_startup_and_shutdown(server_factory, tmp_path):
 
 
 def test_uvicorn_refuses_to_start_when_startup_fails(tmp_path):
-    from conftest import start_server
+    from realserver import start_server
 
     server = start_server(
         UVICORN,
