@@ -7,8 +7,9 @@ Settings (environment variables):
     BLOG_DB      SQLite file (default: blog.db in the working directory)
     BLOG_SECRET  key that signs the flash cookie (default: a random key kept in the database)
 
-Several processes may serve the same file: SQLite runs in WAL mode, every thread
-has its own connection, and each write is a single statement SQLite serialises.
+Storage lives in examples/blog_db.py. Several processes may serve the same file:
+SQLite runs in WAL mode, every thread has its own connection, and each write is a
+single statement SQLite serialises.
 """
 
 from __future__ import annotations
@@ -16,14 +17,10 @@ from __future__ import annotations
 import html
 import logging
 import os
-import secrets
-import sqlite3
-import threading
-import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from examples.blog_db import Database
 from twinframe import App, BadRequest, NotFound, Request, Response
 from twinframe.signing import BadSignature, sign, unsign
 
@@ -36,121 +33,6 @@ MAX_TITLE = 200
 MAX_BODY = 100_000
 FLASH_COOKIE = "flash"
 FLASH_MAX_AGE = 60  # seconds: a flash is meant for the very next page
-
-SCHEMA = """
--- AUTOINCREMENT: the ids of deleted posts are never handed out again.
-CREATE TABLE IF NOT EXISTS posts (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    title       TEXT NOT NULL,
-    body        TEXT NOT NULL,
-    created_at  TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS settings (
-    key    TEXT PRIMARY KEY,
-    value  TEXT NOT NULL
-);
-"""
-
-
-class Database:
-    """One SQLite connection per thread (sqlite3 connections must not be shared between threads)."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-
-    def connection(self) -> sqlite3.Connection:
-        """This thread's connection, opened on first use."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            # isolation_level=None: each statement commits on its own, so a writer holds
-            # the lock only for one INSERT/DELETE; timeout: wait for other writers, don't fail.
-            conn = sqlite3.connect(
-                self.path, timeout=30, isolation_level=None, check_same_thread=False
-            )
-            conn.row_factory = sqlite3.Row
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
-
-    def setup(self, wait: float = 30.0) -> None:
-        """Create the schema and switch the file to WAL (both are no-ops once done).
-
-        Every worker process runs this at startup. When several switch a new file
-        to WAL at the same moment, SQLite answers "database is locked" at once
-        rather than waiting for the busy timeout: retry until the first one is done.
-        """
-        conn = self.connection()
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                conn.execute("PRAGMA journal_mode = WAL")
-                break
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)
-        conn.executescript(SCHEMA)
-
-    def close(self) -> None:
-        """Close every thread's connection (at shutdown, when no request runs any more)."""
-        with self._lock:
-            connections, self._all = self._all, []
-        for conn in connections:
-            conn.close()
-        self._local = threading.local()
-
-    # -- queries (parameterised, always) ----------------------------------------------
-
-    def create_post(self, title: str, body: str) -> dict[str, Any]:
-        created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        row = (
-            self.connection()
-            .execute(
-                "INSERT INTO posts (title, body, created_at) VALUES (?, ?, ?) "
-                "RETURNING id, title, body, created_at",
-                (title, body, created_at),
-            )
-            .fetchone()
-        )
-        return dict(row)
-
-    def get_post(self, post_id: int) -> dict[str, Any] | None:
-        row = (
-            self.connection()
-            .execute("SELECT id, title, body, created_at FROM posts WHERE id = ?", (post_id,))
-            .fetchone()
-        )
-        return dict(row) if row is not None else None
-
-    def list_posts(self, limit: int, offset: int) -> list[dict[str, Any]]:
-        rows = self.connection().execute(
-            "SELECT id, title, body, created_at FROM posts ORDER BY id DESC LIMIT ? OFFSET ?",
-            (limit, offset),
-        )
-        return [dict(row) for row in rows]
-
-    def count_posts(self) -> int:
-        return int(self.connection().execute("SELECT count(*) FROM posts").fetchone()[0])
-
-    def delete_post(self, post_id: int) -> bool:
-        return self.connection().execute("DELETE FROM posts WHERE id = ?", (post_id,)).rowcount > 0
-
-    def stored_secret(self) -> str:
-        """A random key created once and kept in the database, the same for every worker."""
-        conn = self.connection()
-        # INSERT OR IGNORE: when several workers start at once, the first one's key wins.
-        conn.execute(
-            "INSERT OR IGNORE INTO settings (key, value) VALUES ('flash_secret', ?)",
-            (secrets.token_urlsafe(32),),
-        )
-        return str(
-            conn.execute("SELECT value FROM settings WHERE key = 'flash_secret'").fetchone()[0]
-        )
-
 
 # -- HTML ------------------------------------------------------------------------------
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from helpers import run_together
 
-from examples.blog import STATIC_DIR, Database, create_app
+from examples.blog import STATIC_DIR, create_app
+from examples.blog_db import Database
 from twinframe import App, NotFound
 from twinframe.signing import sign
 from twinframe.testing import TestClient
@@ -324,7 +325,7 @@ def test_workers_starting_together_on_a_new_database_all_succeed(tmp_path: Path)
 
         def start_worker(wait: Callable[[], None], path: str = path) -> None:
             db = Database(path)
-            db.connection()  # opened before the race, like a worker's first request
+            db.backend.connection()  # opened before the race, like a worker's first request
             wait()
             try:
                 db.setup()
