@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from examples.blog_db import Database
+from examples.blog_db import Database, database_target
 from twinframe import App, BadRequest, NotFound, Request, Response
 from twinframe.signing import BadSignature, sign, unsign
 
@@ -120,7 +120,7 @@ def _validated(title: Any, body: Any) -> tuple[str, str]:
 def create_app(db_path: str | None = None, secret: str | None = None) -> App:
     """Build the blog app on ``db_path`` (default ``$BLOG_DB``) signing flashes with ``secret``."""
     app = App()
-    db = Database(db_path or os.environ.get("BLOG_DB") or "blog.db")
+    db = Database(db_path or database_target())
     keys: dict[str, str] = {}
 
     @app.on_startup
@@ -269,3 +269,9 @@ def create_app(db_path: str | None = None, secret: str | None = None) -> App:
 
 
 app = create_app()
+
+
+if __name__ == "__main__":  # python -m examples.blog create-user NAME (see examples/blog_cli.py)
+    from examples.blog_cli import main
+
+    raise SystemExit(main())
