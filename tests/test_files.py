@@ -467,30 +467,31 @@ def static_app(public: Path) -> App:
 
 
 @pytest.mark.parametrize(
-    ("url", "status"),
+    ("url", "status", "text"),
     [
-        ("/static/hello.txt", 200),
-        ("/static/sub/inner.txt", 200),
-        ("/static/link-in.txt", 200),  # a symlink that stays inside the root is fine
-        ("/static/link-out.txt", 404),
-        ("/static/dir-out/secret.txt", 404),
-        ("/static/%2E%2E/secret.txt", 400),
-        ("/static/..%2Fsecret.txt", 400),
-        ("/static/sub/..%2F..%2Fsecret.txt", 400),
-        ("/static/%2e%2e%5csecret.txt", 404),  # a backslash is just a name character on POSIX
-        ("/static//etc/passwd", 404),
-        ("/static/%2Fetc%2Fpasswd", 404),
-        ("/static/hello.txt%00.png", 404),
-        ("/static/sub", 404),
+        ("/static/hello.txt", 200, "hello"),
+        ("/static/sub/inner.txt", 200, "inner"),
+        ("/static/link-in.txt", 200, "hello"),  # a symlink that stays inside the root is fine
+        ("/static/link-out.txt", 404, None),
+        ("/static/dir-out/secret.txt", 404, None),
+        ("/static/%2E%2E/secret.txt", 400, None),
+        ("/static/..%2Fsecret.txt", 400, None),
+        ("/static/sub/..%2F..%2Fsecret.txt", 400, None),
+        # a backslash is just a name character on POSIX
+        ("/static/%2e%2e%5csecret.txt", 404, None),
+        ("/static//etc/passwd", 404, None),
+        ("/static/%2Fetc%2Fpasswd", 404, None),
+        ("/static/hello.txt%00.png", 404, None),
+        ("/static/sub", 404, None),
     ],
 )
-def test_static_files_never_escape_their_root(make_client, static_tree, url, status):
+def test_static_files_never_escape_their_root(make_client, static_tree, url, status, text):
     client = make_client(static_app(static_tree))
     response = client.get(url)
     assert response.status_code == status, url
     assert "top secret" not in response.text
-    if status == 200:
-        assert response.text in ("hello", "inner")
+    if text is not None:
+        assert response.text == text
 
 
 @pytest.mark.parametrize("target", [b"/static/../secret.txt", b"/static/sub/../../secret.txt"])

@@ -1,0 +1,326 @@
+"""Websocket error paths: how each failure maps to a close code or a refused handshake.
+
+The module docstring of ``twinframe.websocket`` states the mapping; each test
+here pins one line of it. Most go through the TestClient; the ones that need a
+server misbehaving (a send raising ``OSError``) or a raw request target drive
+``app.asgi`` directly with ``run_websocket``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import pytest
+
+from twinframe import App, HTTPError, Response, WebSocket, WebSocketDisconnect
+from twinframe.testing import TestClient, WebSocketRejected
+from twinframe.testing.scope import asgi_scope
+from twinframe.websocket import WebSocketDataError
+
+
+def connect(app: App) -> TestClient:
+    return TestClient(app, "asgi")
+
+
+def run_websocket(
+    app: App,
+    raw_path: bytes = b"/",
+    incoming: list[dict[str, Any]] | None = None,
+    fail_sends: bool = False,
+    extension: bool = True,
+) -> list[dict[str, Any]]:
+    """One websocket connection through ``app.asgi``; returns the messages the app sent.
+
+    ``incoming`` follows the connect message (then the client disconnects with
+    1000 once the app asks for more). ``fail_sends=True`` plays an ASGI 2.4
+    server whose connection has gone: every ``websocket.send`` raises ``OSError``.
+    """
+    extensions = {"websocket.http.response": {}} if extension else {}
+    scope = asgi_scope("websocket", raw_path, b"", [(b"host", b"h")], scheme="ws")
+    scope["extensions"] = extensions
+    queue: list[dict[str, Any]] = [{"type": "websocket.connect"}, *(incoming or [])]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return queue.pop(0) if queue else {"type": "websocket.disconnect", "code": 1000}
+
+    async def send(message: dict[str, Any]) -> None:
+        if fail_sends and message["type"] == "websocket.send":
+            raise OSError("connection reset by peer")
+        sent.append(message)
+
+    asyncio.run(asyncio.wait_for(app.asgi(scope, receive, send), 10))
+    return sent
+
+
+def closed_with(session: Any) -> tuple[int, str]:
+    with pytest.raises(WebSocketDisconnect) as closed:
+        session.receive_text()
+    return closed.value.code, closed.value.reason
+
+
+def test_http_error_5xx_after_accept_closes_1011_and_4xx_closes_1008():
+    app = App()
+
+    @app.websocket("/{status:d}")
+    async def fail(ws: WebSocket, status: int) -> None:
+        await ws.accept()
+        raise HTTPError(status, f"failed with {status}")
+
+    client = connect(app)
+    try:
+        for status, code in [(503, 1011), (500, 1011), (409, 1008), (499, 1008)]:
+            with client.websocket_connect(f"/{status}") as session:
+                assert closed_with(session) == (code, f"failed with {status}")
+    finally:
+        client.close()
+
+
+def test_close_reasons_longer_than_123_bytes_are_truncated_on_a_character_boundary():
+    app = App()
+
+    @app.websocket("/{kind}")
+    async def fail(ws: WebSocket, kind: str) -> None:
+        await ws.accept()
+        if kind == "ascii":
+            raise HTTPError(400, "x" * 300)
+        raise HTTPError(503, "x" + "é" * 100)  # 201 UTF-8 bytes
+
+    client = connect(app)
+    try:
+        with client.websocket_connect("/ascii") as session:
+            code, reason = closed_with(session)
+        assert code == 1008
+        assert reason == "x" * 120 + "..."
+        with client.websocket_connect("/utf8") as session:
+            code, reason = closed_with(session)
+        assert code == 1011
+        # 120 bytes would split an "é": the cut keeps whole characters.
+        assert reason == "x" + "é" * 59 + "..."
+        assert len(reason.encode("utf-8")) <= 123
+    finally:
+        client.close()
+
+
+def test_closing_with_a_reason_over_123_bytes_is_an_error_in_the_handler():
+    app = App()
+    errors: list[str] = []
+
+    @app.websocket("/")
+    async def handler(ws: WebSocket) -> None:
+        await ws.accept()
+        try:
+            await ws.close(4000, "é" * 62)  # 124 bytes
+        except ValueError as exc:
+            errors.append(str(exc))
+        await ws.close(4000, "é" * 61 + "x")  # 123 bytes: allowed
+
+    client = connect(app)
+    try:
+        with client.websocket_connect("/") as session:
+            assert closed_with(session) == (4000, "é" * 61 + "x")
+    finally:
+        client.close()
+    assert errors == ["a close reason is at most 123 UTF-8 bytes"]
+
+
+@pytest.mark.parametrize("returned", ["yes", 1, {"ok": True}, True])
+def test_before_websocket_hook_returning_other_than_none_or_response_is_a_type_error(
+    returned, caplog
+):
+    app = App()
+    ran: list[str] = []
+
+    @app.before_websocket
+    def hook(ws: WebSocket) -> Any:
+        return returned
+
+    @app.websocket("/")
+    async def handler(ws: WebSocket) -> None:
+        ran.append("handler")
+        await ws.accept()
+
+    client = connect(app)
+    try:
+        with caplog.at_level(logging.ERROR, "twinframe"):
+            with pytest.raises(WebSocketRejected) as rejected:
+                client.websocket_connect("/")
+    finally:
+        client.close()
+    assert rejected.value.status == 500
+    assert ran == []
+    assert "TypeError" in caplog.text
+    assert f"returned {type(returned).__name__}; return None or a Response" in caplog.text
+
+
+def test_before_websocket_hook_returning_a_response_after_accept_is_an_error(caplog):
+    app = App()
+
+    @app.before_websocket
+    async def hook(ws: WebSocket) -> Response:
+        await ws.accept()
+        return Response.text("too late")
+
+    @app.websocket("/")
+    async def handler(ws: WebSocket) -> None:
+        await ws.send_text("handler ran")
+
+    client = connect(app)
+    try:
+        with caplog.at_level(logging.ERROR, "twinframe"):
+            with client.websocket_connect("/") as session:
+                assert closed_with(session)[0] == 1011
+    finally:
+        client.close()
+    assert "returned a Response after accept()" in caplog.text
+
+
+@pytest.mark.parametrize("extension", [True, False])
+def test_data_error_before_accept_refuses_with_400(extension, caplog):
+    app = App()
+
+    @app.before_websocket
+    def check_room(ws: WebSocket) -> None:
+        if not ws.query.get("room", "").isalnum():
+            raise WebSocketDataError("room must be letters and digits")
+
+    @app.websocket("/")
+    async def handler(ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.close()
+
+    client = connect(app)
+    try:
+        with caplog.at_level(logging.DEBUG, "twinframe"):
+            with pytest.raises(WebSocketRejected) as rejected:
+                client.websocket_connect("/?room=a;b", http_response_extension=extension)
+        with client.websocket_connect("/?room=ab") as session:
+            assert closed_with(session)[0] == 1000
+    finally:
+        client.close()
+    if extension:
+        assert rejected.value.status == 400
+        assert json.loads(rejected.value.body)["detail"] == "room must be letters and digits"
+    else:  # a server without the extension can only say 403
+        assert rejected.value.status == 403
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize(
+    ("raw_path", "status", "detail"),
+    [
+        (b"/rooms/../admin", 400, "request path has '.' or '..' segments"),
+        (b"/rooms/./a", 400, "request path has '.' or '..' segments"),
+        (b"/rooms/%zz", 400, "invalid percent-encoding in the request path"),
+        (b"/rooms/%e9", 400, "request path is not valid UTF-8"),
+        (b"/rooms/" + b"a" * 9000, 414, "request target longer than 8192 characters"),
+    ],
+)
+def test_bad_request_target_on_a_websocket_path_is_refused_not_routed(raw_path, status, detail):
+    app = App()
+    routed: list[str] = []
+
+    @app.websocket("/{rest:path}")
+    async def anything(ws: WebSocket, rest: str) -> None:
+        routed.append(rest)
+        await ws.accept()
+        await ws.close()
+
+    sent = run_websocket(app, raw_path)
+    assert routed == []
+    assert sent[0]["type"] == "websocket.http.response.start"
+    assert sent[0]["status"] == status
+    assert json.loads(sent[1]["body"])["detail"] == detail
+    # The same app routes a good target.
+    assert run_websocket(app, b"/rooms/a")[0]["type"] == "websocket.accept"
+    assert routed == ["rooms/a"]
+
+
+def test_receive_bytes_on_a_text_frame_raises_and_the_connection_stays_open():
+    app = App()
+
+    @app.websocket("/")
+    async def handler(ws: WebSocket) -> None:
+        await ws.accept()
+        try:
+            await ws.receive_bytes()
+        except WebSocketDataError as exc:
+            await ws.send_text(f"error: {exc}")
+        await ws.send_bytes(await ws.receive_bytes())
+        await ws.receive_bytes()  # text again, not caught: closes 1003
+
+    client = connect(app)
+    try:
+        with client.websocket_connect("/") as session:
+            session.send_text("text, not bytes")
+            assert session.receive_text() == "error: expected a binary message, got a text one"
+            session.send_bytes(b"\x00bytes")
+            assert session.receive_bytes() == b"\x00bytes"
+            session.send_text("again")
+            assert closed_with(session) == (1003, "expected a binary message, got a text one")
+    finally:
+        client.close()
+
+
+def test_a_send_failing_with_oserror_becomes_websocket_disconnect(caplog):
+    app = App()
+    seen: list[object] = []
+
+    @app.websocket("/")
+    async def handler(ws: WebSocket) -> None:
+        await ws.accept()
+        try:
+            await ws.send_text("hello?")
+        except WebSocketDisconnect as exc:
+            seen.append(("disconnect", exc.code, ws.closed))
+        # Once gone, later sends say so too instead of reaching the server again.
+        try:
+            await ws.send_bytes(b"again")
+        except WebSocketDisconnect as exc:
+            seen.append(("again", exc.code))
+        await ws.send_text("uncaught")  # escapes the handler: client gone, not an error
+
+    with caplog.at_level(logging.DEBUG, "twinframe"):
+        sent = run_websocket(app, fail_sends=True)
+    assert seen == [("disconnect", 1006, True), ("again", 1006)]
+    assert [m["type"] for m in sent] == ["websocket.accept"]  # no close sent to a gone client
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_accepted_and_closed_properties_through_the_life_of_a_connection():
+    app = App()
+    states: dict[str, list[tuple[bool, bool]]] = {}
+
+    @app.websocket("/talk")
+    async def talk(ws: WebSocket) -> None:
+        log = states.setdefault("talk", [])
+        log.append((ws.accepted, ws.closed))
+        await ws.accept()
+        log.append((ws.accepted, ws.closed))
+        await ws.close()
+        log.append((ws.accepted, ws.closed))
+
+    @app.websocket("/refuse")
+    async def refuse(ws: WebSocket) -> None:
+        await ws.close()
+        states["refuse"] = [(ws.accepted, ws.closed)]
+
+    @app.websocket("/client-leaves")
+    async def client_leaves(ws: WebSocket) -> None:
+        await ws.accept()
+        try:
+            await ws.receive_text()
+        except WebSocketDisconnect:
+            states["client-leaves"] = [(ws.accepted, ws.closed)]
+
+    run_websocket(app, b"/talk")
+    run_websocket(app, b"/refuse")
+    run_websocket(app, b"/client-leaves", [{"type": "websocket.disconnect", "code": 1001}])
+    assert states == {
+        "talk": [(False, False), (True, False), (True, True)],
+        "refuse": [(False, True)],
+        "client-leaves": [(True, True)],
+    }
