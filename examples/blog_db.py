@@ -1,6 +1,6 @@
 """The blog's storage: posts, settings, users and API tokens, behind a small API.
 
-    db = Database("blog.db")              # a SQLite file
+    db = Database("blog.db")              # a SQLite file, or a postgresql:// URL
     db.setup()                            # at startup, in every process (many at once is safe)
     post = db.create_post("Title", "Body")  # {"id", "title", "body", "created_at"}
     db.get_post(post["id"]), db.list_posts(limit=20, offset=0), db.count_posts()
@@ -16,9 +16,10 @@ Passwords are hashed with the standard library's ``hashlib.scrypt`` (no extra
 package; the stored string names the algorithm and its parameters, so they can
 change later without breaking stored hashes).
 
-Every query is written once, with ``?`` placeholders, and run by a backend that
-owns the connections. Each statement commits on its own (autocommit), so a
-writer holds a lock only for one INSERT/DELETE.
+Every query is written once, with ``?`` placeholders, and run by one of the
+backends in ``examples/blog_sql.py`` (SQLite's ``sqlite3``, PostgreSQL's psycopg
+pool). Each statement commits on its own, so a writer holds locks only for one
+INSERT/DELETE.
 """
 
 from __future__ import annotations
@@ -30,14 +31,10 @@ import hmac
 import os
 import re
 import secrets
-import sqlite3
-import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
 
-Row = dict[str, Any]
+from examples.blog_sql import POSTGRES_SCHEMES, Backend, Row, connect
 
 # {id} is the one thing the dialects spell differently: an auto-numbered primary key.
 SCHEMA = (
@@ -139,7 +136,15 @@ def _token_hash(token: str) -> str:
 
 
 def database_target() -> str:
-    """Where the blog's data lives: the SQLite file ``$BLOG_DB``, else ``blog.db``."""
+    """Where the blog's data lives: ``$BLOG_DATABASE_URL`` (``postgresql://...``), else
+    the SQLite file ``$BLOG_DB``, else ``blog.db`` in the working directory."""
+    url = os.environ.get("BLOG_DATABASE_URL")
+    if url:
+        if not url.startswith(POSTGRES_SCHEMES):
+            raise ValueError(
+                "BLOG_DATABASE_URL must be a postgresql:// URL (for SQLite, set BLOG_DB to a file)"
+            )
+        return url
     return os.environ.get("BLOG_DB") or "blog.db"
 
 
@@ -147,82 +152,13 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-class SQLiteBackend:
-    """One SQLite connection per thread (sqlite3 connections must not be shared between threads)."""
-
-    # AUTOINCREMENT: never reuse the id of a deleted row (plain rowids may be reused).
-    ID_COLUMN = "INTEGER PRIMARY KEY AUTOINCREMENT"
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-
-    def connection(self) -> sqlite3.Connection:
-        """This thread's connection, opened on first use."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            # isolation_level=None: each statement commits on its own, so a writer holds
-            # the lock only for one INSERT/DELETE; timeout: wait for other writers, don't fail.
-            conn = sqlite3.connect(
-                self.path, timeout=30, isolation_level=None, check_same_thread=False
-            )
-            conn.row_factory = sqlite3.Row
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
-
-    def setup(self, schema: tuple[str, ...], wait: float = 30.0) -> None:
-        """Switch the file to WAL, then create the schema (both are no-ops once done).
-
-        When several processes switch a new file to WAL at the same moment, SQLite
-        answers "database is locked" at once rather than waiting for the busy
-        timeout: retry until the first one is done. ``CREATE TABLE IF NOT EXISTS``
-        runs under SQLite's write lock, so concurrent creators simply wait.
-        """
-        conn = self.connection()
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                conn.execute("PRAGMA journal_mode = WAL")
-                break
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)
-        for statement in schema:
-            conn.execute(statement.format(id=self.ID_COLUMN))
-
-    def one(self, sql: str, params: tuple[Any, ...] = ()) -> Row | None:
-        """The first row of a query, or None."""
-        row = self.connection().execute(sql, params).fetchone()
-        return dict(row) if row is not None else None
-
-    def all(self, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:
-        """Every row of a query."""
-        return [dict(row) for row in self.connection().execute(sql, params)]
-
-    def run(self, sql: str, params: tuple[Any, ...] = ()) -> int:
-        """Run a statement; the number of rows it changed."""
-        return self.connection().execute(sql, params).rowcount
-
-    def close(self) -> None:
-        """Close every thread's connection (at shutdown, when no request runs any more)."""
-        with self._lock:
-            connections, self._all = self._all, []
-        for conn in connections:
-            conn.close()
-        self._local = threading.local()
-
-
 class Database:
-    """The blog's data (posts, settings, users, API tokens) in the SQLite file ``target``."""
+    """The blog's data (posts, settings, users, API tokens) at ``target``: a SQLite
+    file path or a ``postgresql://`` URL (see ``database_target()``)."""
 
     def __init__(self, target: str) -> None:
         self.target = target
-        self.backend = SQLiteBackend(target)
+        self.backend: Backend = connect(target)
 
     def setup(self) -> None:
         """Create the schema if needed; every process calls it at startup."""

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from system_programs import PostgresServer, run_postgres
 
 from twinframe import App
 from twinframe.testing import TestClient
@@ -37,6 +39,21 @@ def make_client(interface: str) -> Iterator[Callable[[App], TestClient]]:
     yield make
     for client in clients:
         client.close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One private PostgreSQL cluster for the whole run (started on first use)."""
+    yield from run_postgres()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def blog_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty database for the blog example: a SQLite file, or a PostgreSQL URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "blog.sqlite3")
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database()
 
 
 # Per-test timeouts (pytest-timeout): the pytest config's `timeout` (60 s) for

@@ -1,6 +1,7 @@
-"""System programs some real-server tests need: redis-server and Debian's chromium.
+"""System programs some tests need: redis-server, Debian's chromium and PostgreSQL.
 
-Test modules wrap these helpers in fixtures (``yield from run_redis_server(tmp_path)``).
+Test modules wrap these helpers in fixtures (``yield from run_redis_server(tmp_path)``,
+``yield from run_postgres()``).
 
 They are Debian packages, not Python ones. CI (``.ci/run``) installs them when
 missing. On a developer's machine the tests never skip: when a program is
@@ -10,11 +11,15 @@ container), and otherwise fail with the one command to run.
 
 from __future__ import annotations
 
+import glob
+import itertools
 import os
+import pwd
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -25,20 +30,36 @@ import pytest
 import redis
 from realserver import free_port
 
-APT_PACKAGES = ("redis-server", "chromium")
+APT_PACKAGES = ("redis-server", "chromium", "postgresql")
 CHROMIUM = "/usr/bin/chromium"
+# Debian keeps the server's programs (initdb, postgres) off PATH, in one folder per version.
+POSTGRES_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 INSTALL_COMMAND = f"sudo apt-get update && sudo apt-get install -y {' '.join(APT_PACKAGES)}"
 
 _install_lock = threading.Lock()
 _install_failed: list[str] = []
 
 
+def _postgres_bin() -> Path | None:
+    """The newest installed PostgreSQL's bin folder (with initdb and postgres), if any."""
+    found = [
+        Path(folder)
+        for folder in glob.glob(POSTGRES_BIN_GLOB)
+        if os.access(Path(folder) / "initdb", os.X_OK)
+    ]
+    return max(found, key=lambda folder: int(folder.parent.name), default=None)
+
+
 def _missing() -> bool:
-    return shutil.which("redis-server") is None or not os.access(CHROMIUM, os.X_OK)
+    return (
+        shutil.which("redis-server") is None
+        or not os.access(CHROMIUM, os.X_OK)
+        or _postgres_bin() is None
+    )
 
 
 def require_system_programs() -> None:
-    """Make sure redis-server and chromium exist: install them as root, else fail clearly."""
+    """Make sure redis-server, chromium and PostgreSQL exist: install them as root, else fail."""
     with _install_lock:
         if not _missing():
             return
@@ -47,7 +68,8 @@ def require_system_programs() -> None:
         can_install = hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get")
         if not can_install:
             message = (
-                "these tests need redis-server and chromium (Debian packages); install them with:\n"
+                "these tests need redis-server, chromium and postgresql (Debian packages); "
+                "install them with:\n"
                 f"    {INSTALL_COMMAND}"
             )
             _install_failed.append(message)
@@ -137,3 +159,84 @@ def chromium_path() -> str:
     """The path of Debian's chromium (installed first if needed)."""
     require_system_programs()
     return CHROMIUM
+
+
+@dataclass
+class PostgresServer:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (trust authentication, no fsync)."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    _names: Iterator[int]
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self) -> str:
+        """A new, empty database; its URL (each test gets its own)."""
+        import psycopg
+
+        name = f"test_{os.getpid()}_{next(self._names)}"
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+        return self.url(name)
+
+
+def run_postgres() -> Iterator[PostgresServer]:
+    """Start a private PostgreSQL cluster on a free port (generator: stopped by pid when closed).
+
+    PostgreSQL refuses to run as root, so as root ``initdb`` and ``postgres`` run
+    as the ``postgres`` user the Debian package creates, in a temporary folder
+    that user owns (pytest's own tmp_path is private to root).
+    """
+    import psycopg
+
+    require_system_programs()
+    bin_dir = _postgres_bin()
+    assert bin_dir is not None
+    as_root = os.geteuid() == 0
+    owner = pwd.getpwnam("postgres") if as_root else pwd.getpwuid(os.geteuid())
+    run_as = {"user": owner.pw_uid, "group": owner.pw_gid} if as_root else {}
+    base = Path(tempfile.mkdtemp(prefix="twinframe-pg-"))
+    os.chown(base, owner.pw_uid, owner.pw_gid)
+    data, log_path = base / "data", base / "postgres.log"
+    env = {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C", "HOME": str(base)}
+    proc = None
+    try:
+        subprocess.run(
+            [bin_dir / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
+             "--no-sync", "--no-instructions"],
+            check=True, capture_output=True, env=env, cwd=base, timeout=120, **run_as,
+        )  # fmt: skip
+        port = free_port()
+        with open(log_path, "wb") as log:  # the child keeps its own copy of the descriptor
+            os.chown(log_path, owner.pw_uid, owner.pw_gid)
+            proc = subprocess.Popen(
+                [bin_dir / "postgres", "-D", data, "-p", str(port), "-k", base,
+                 "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+                 "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+                 "-c", "max_connections=200"],
+                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=base, **run_as,
+            )  # fmt: skip
+        server = PostgresServer(proc, port, itertools.count())
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                psycopg.connect(server.url(), connect_timeout=2).close()
+                break
+            except psycopg.OperationalError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"postgres did not start:\n{log_path.read_text(errors='replace')}"
+                    ) from None
+                time.sleep(0.1)
+        yield server
+    finally:
+        if proc is not None and proc.poll() is None:
+            os.kill(proc.pid, signal.SIGINT)  # "fast" shutdown: ends the sessions, then exits
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        shutil.rmtree(base, ignore_errors=True)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from helpers import run_together
 from realserver import ROOT
+from system_programs import PostgresServer
 
 from examples import blog_cli
 from examples.blog_db import (
@@ -17,6 +19,7 @@ from examples.blog_db import (
     User,
     UserExists,
     check_password,
+    database_target,
     hash_password,
 )
 
@@ -24,8 +27,8 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(str(tmp_path / "blog.sqlite3"))
+def db(blog_database: str) -> Iterator[Database]:
+    database = Database(blog_database)
     database.setup()
     try:
         yield database
@@ -190,3 +193,52 @@ def test_cli_asks_for_the_password_twice(
         assert db.get_user("bob") is None
     finally:
         db.close()
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------
+
+
+def test_postgres_processes_starting_together_all_succeed(postgres: PostgresServer) -> None:
+    # Two gunicorn -w 2 and a uvicorn starting at once on a new database: concurrent
+    # CREATE TABLE IF NOT EXISTS fails on PostgreSQL's catalog without the advisory lock.
+    for round_ in range(5):
+        url = postgres.create_database()
+        keys: list[str] = []
+
+        def start_worker(wait: Callable[[], None], url: str = url, keys: list[str] = keys) -> None:
+            db = Database(url)
+            wait()
+            try:
+                db.setup()
+                keys.append(db.stored_secret())
+            finally:
+                db.close()
+
+        errors = run_together(start_worker, 6)
+        assert errors == [], f"round {round_}: {errors!r}"
+        assert len(keys) == 6 and len(set(keys)) == 1  # the first one's key won
+        db = Database(url)
+        try:
+            db.setup()
+            assert db.count_posts() == 0
+        finally:
+            db.close()
+
+
+def test_postgres_needs_psycopg(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg_pool", None)  # as if not installed
+    with pytest.raises(RuntimeError, match=r"pip install 'twinframe\[postgres\]'"):
+        Database("postgresql://127.0.0.1/blog")
+
+
+def test_database_target_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BLOG_DATABASE_URL", raising=False)
+    monkeypatch.delenv("BLOG_DB", raising=False)
+    assert database_target() == "blog.db"
+    monkeypatch.setenv("BLOG_DB", "/srv/blog.sqlite3")
+    assert database_target() == "/srv/blog.sqlite3"
+    monkeypatch.setenv("BLOG_DATABASE_URL", "postgresql://blog@db.internal/blog")
+    assert database_target() == "postgresql://blog@db.internal/blog"  # the URL wins
+    monkeypatch.setenv("BLOG_DATABASE_URL", "sqlite:///blog.db")
+    with pytest.raises(ValueError, match="must be a postgresql:// URL"):
+        database_target()

@@ -25,8 +25,9 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def client(make_client: Callable[[App], TestClient], db_path: Path) -> Iterator[TestClient]:
-    with make_client(create_app(str(db_path), SECRET)) as client:
+def client(make_client: Callable[[App], TestClient], blog_database: str) -> Iterator[TestClient]:
+    # blog_database: every test using this client runs on SQLite and on PostgreSQL.
+    with make_client(create_app(blog_database, SECRET)) as client:
         yield client
 
 
