@@ -64,6 +64,9 @@ SCHEMA = (
     )""",
 )
 
+MAX_ID = 2**63 - 1
+"""The largest id the tables hold: SQLite's INTEGER and PostgreSQL's BIGINT are 64-bit."""
+
 USER_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 """What a user name may be: 1 to 64 letters, digits or ``_ . @ -``."""
 MIN_PASSWORD = 8
@@ -181,7 +184,9 @@ class Database:
         return row
 
     def get_post(self, post_id: int) -> Row | None:
-        """The post ``post_id``, or None."""
+        """The post ``post_id``, or None (also for an id no post can have, like 10**20)."""
+        if not 0 < post_id <= MAX_ID:  # sqlite3 would raise OverflowError
+            return None
         return self.backend.one(
             "SELECT id, title, body, created_at FROM posts WHERE id = ?", (post_id,)
         )
@@ -201,6 +206,8 @@ class Database:
 
     def delete_post(self, post_id: int) -> bool:
         """Delete the post ``post_id``; False if there was none."""
+        if not 0 < post_id <= MAX_ID:
+            return False
         return self.backend.run("DELETE FROM posts WHERE id = ?", (post_id,)) > 0
 
     # -- settings -----------------------------------------------------------------------

@@ -14,6 +14,7 @@ from system_programs import PostgresServer
 
 from examples import blog_cli
 from examples.blog_db import (
+    MAX_ID,
     TOKEN_PREFIX,
     Database,
     User,
@@ -34,6 +35,22 @@ def db(blog_database: str) -> Iterator[Database]:
         yield database
     finally:
         database.close()
+
+
+# -- posts ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("post_id", [0, -1, 2**63, 10**20, -(2**64)])
+def test_ids_no_column_can_hold_are_missing_posts(db: Database, post_id: int) -> None:
+    db.create_post("kept", "")
+    assert db.get_post(post_id) is None
+    assert db.delete_post(post_id) is False
+    assert db.count_posts() == 1
+
+
+def test_largest_id_is_looked_up_without_error(db: Database) -> None:
+    assert db.get_post(MAX_ID) is None
+    assert db.delete_post(MAX_ID) is False
 
 
 # -- passwords --------------------------------------------------------------------------

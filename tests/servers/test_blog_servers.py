@@ -85,6 +85,8 @@ def test_blog_html_and_json(
         assert client.delete(url).status_code == 204
         assert client.delete(url).status_code == 404
         assert client.get("/static/%2e%2e/blog.py").status_code in (400, 404)
+        assert client.get("/api/posts/99999999999999999999").status_code == 404  # not a 500
+        assert client.get("/posts/99999999999999999999").status_code == 404
     _stop_cleanly(server)
 
 
