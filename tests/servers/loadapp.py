@@ -7,15 +7,19 @@ Records live in SQLite (``TWINFRAME_LOAD_DB``), one connection per thread, so
 every worker process and thread sees every record; each worker's startup hook
 creates the table and switches the file to WAL (``setup_database``). ``TWINFRAME_LOAD_DIR`` gets
 one marker file per stream that a client abandoned (the generator was closed
-before its end).
+before its end), and ``twinframe.log``: every record twinframe's logger emits,
+DEBUG included, one ``LEVEL message`` line each (WARNING and above also go to
+stderr, the server log, as they would with no handler).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -25,6 +29,21 @@ from twinframe import App, HTTPError, Response, UnprocessableContent, WebSocket,
 
 DB_PATH = os.environ.get("TWINFRAME_LOAD_DB", "load.sqlite3")
 MARKERS = Path(os.environ.get("TWINFRAME_LOAD_DIR", "."))
+
+
+def _log_twinframe_to(path: Path) -> None:
+    logger = logging.getLogger("twinframe")
+    logger.setLevel(logging.DEBUG)
+    every = logging.FileHandler(path, encoding="utf-8")  # appends: workers share it
+    every.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    loud = logging.StreamHandler(sys.stderr)
+    loud.setLevel(logging.WARNING)
+    logger.addHandler(every)
+    logger.addHandler(loud)
+
+
+if "TWINFRAME_LOAD_DIR" in os.environ:
+    _log_twinframe_to(MARKERS / "twinframe.log")
 
 app = App(max_body_size=16 * 1024)
 _local = threading.local()
