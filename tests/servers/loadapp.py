@@ -160,7 +160,11 @@ def flaky(req):
 
 def _mark_abandoned(name: str, sent: int, total: int) -> None:
     if sent < total:
-        (MARKERS / f"abandoned-{name}-{os.getpid()}-{time.monotonic_ns()}").write_text(str(sent))
+        # Written aside, then renamed: a test polling for the marker never reads it empty.
+        marker = MARKERS / f"abandoned-{name}-{os.getpid()}-{time.monotonic_ns()}"
+        partial = marker.with_name(f".{marker.name}")
+        partial.write_text(str(sent))
+        partial.rename(marker)
 
 
 @app.get("/stream")
