@@ -1,10 +1,11 @@
 """End to end: the hello route under real servers on loopback, twinframe vs the bare callable.
 
-    python -m benchmarks.e2e                       # gunicorn (sync) and uvicorn, ~1 minute
-    python -m benchmarks.e2e --duration 3 --repeats 2 --servers uvicorn
+    python -m benchmarks.e2e                       # gunicorn, uvicorn, granian: ~2 minutes
+    python -m benchmarks.e2e --duration 3 --repeats 2 --servers uvicorn,granian-asgi
 
-Servers: ``gunicorn -k sync -w 1`` for the WSGI apps and ``uvicorn --loop uvloop
---http httptools`` (one process) for the ASGI apps, each on 127.0.0.1 with a free
+Servers: ``gunicorn -k sync -w 1`` for the WSGI apps, ``uvicorn --loop uvloop
+--http httptools`` (one process) for the ASGI apps, and Granian (one worker)
+for both (``granian-wsgi``, ``granian-asgi``), each on 127.0.0.1 with a free
 port, checked once for the right answer, then loaded with ``wrk`` (Debian's
 ``wrk`` package) or, if it isn't installed, a small asyncio load generator.
 Runs alternate between twinframe and the bare callable (``--repeats`` times, each
@@ -34,19 +35,27 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET_SHARE = 0.90
 
 
+@dataclass(frozen=True)
+class ServerKind:
+    """One server setup: its command, which entrypoint it serves, how the report names it."""
+
+    args: list[str]  # after "python -m", with {port} and {app} to fill in
+    interface: str  # "wsgi" or "asgi"
+    label: str
+
+
 @dataclass
 class ServerSpec:
     """How to start one server for one app."""
 
     server: str
     app: str  # "twinframe" or "bare"
-    args: list[str]  # after "python -m", with {port} and {app} filled in
+    kind: ServerKind
 
     def command(self, port: int) -> list[str]:
-        module_app = (
-            f"benchmarks.serve:{self.app}_{'wsgi' if self.server == 'gunicorn' else 'asgi'}"
-        )
-        return [sys.executable, "-m", *[a.format(port=port, app=module_app) for a in self.args]]
+        module_app = f"benchmarks.serve:{self.app}_{self.kind.interface}"
+        args = [a.format(port=port, app=module_app) for a in self.kind.args]
+        return [sys.executable, "-m", *args]
 
 
 GUNICORN = [
@@ -76,7 +85,22 @@ UVICORN = [
     "warning",
     "--no-access-log",
 ]
-SERVERS = {"gunicorn": GUNICORN, "uvicorn": UVICORN}
+
+
+def _granian(interface: str) -> list[str]:
+    return [
+        *("granian", "--interface", interface, "--workers", "1"),
+        *("--host", "127.0.0.1", "--port", "{port}", "--log-level", "warning", "--no-access-log"),
+        "{app}",
+    ]
+
+
+SERVERS = {
+    "gunicorn": ServerKind(GUNICORN, "wsgi", "gunicorn -k sync -w 1"),
+    "uvicorn": ServerKind(UVICORN, "asgi", "uvicorn --loop uvloop --http httptools"),
+    "granian-wsgi": ServerKind(_granian("wsgi"), "wsgi", "granian --interface wsgi"),
+    "granian-asgi": ServerKind(_granian("asgi"), "asgi", "granian --interface asgi"),
+}
 
 
 @dataclass
@@ -246,11 +270,7 @@ def format_results(results: dict[str, list[Result]]) -> str:
     for name, (bare, ours) in results.items():
         share = max(ours.rps) / max(bare.rps)
         paired = statistics.median(o / b for o, b in zip(ours.rps, bare.rps, strict=True))
-        label = (
-            "gunicorn -k sync -w 1"
-            if name == "gunicorn"
-            else "uvicorn --loop uvloop --http httptools"
-        )
+        label = SERVERS[name].label
         verdict = "meets" if share >= TARGET_SHARE else "misses"
         lines.append(
             f"| {label} | {max(bare.rps):,.0f} | {max(ours.rps):,.0f} | {share:.0%} "
@@ -266,7 +286,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--servers", default="gunicorn,uvicorn", help="comma-separated: gunicorn,uvicorn"
+        "--servers",
+        default=",".join(SERVERS),
+        help=f"comma-separated, of: {','.join(SERVERS)} (default: all)",
     )
     parser.add_argument(
         "--duration", type=float, default=5, help="seconds per load run (default 5)"

@@ -33,6 +33,8 @@ GUNICORN_BASE_ARGS = ["gunicorn", "--bind", "127.0.0.1:{port}", *_NO_CONTROL_SOC
 """``gunicorn`` on a loopback ``{port}``: append options and the ``module:app.wsgi`` target."""
 UVICORN_BASE_ARGS = ["uvicorn", "--host", "127.0.0.1", "--port", "{port}"]
 """``uvicorn`` on a loopback ``{port}``: append options and the ``module:app.asgi`` target."""
+GRANIAN_BASE_ARGS = ["granian", "--host", "127.0.0.1", "--port", "{port}"]
+"""``granian`` on a loopback ``{port}``: append ``--interface wsgi|asgi`` and the target."""
 
 
 def server_commands(app: str) -> dict[str, list[str]]:

@@ -23,6 +23,7 @@ from twinframe import App, Request, Response
 DATA_DIR = os.environ.get("TWINFRAME_TEST_DIR", ".")
 MAX_BODY = 64 * 1024
 RELEASE_TIMEOUT = 10.0
+RENDEZVOUS_TIMEOUT = 15.0
 
 app = App(max_body_size=MAX_BODY)
 wsgi = app.wsgi  # the plain alternative to gunicorn.conf.py: `gunicorn serverapp:wsgi`
@@ -139,3 +140,31 @@ async def upload_stream(req: Request) -> dict[str, Any]:
         digest.update(chunk)
         length += len(chunk)
     return {"length": length, "sha256": digest.hexdigest()}
+
+
+@app.post("/echo-stream", stream=True)
+def echo_stream(req: Request) -> Response:
+    """The body back as it arrives (a sync handler: both entrypoints stream it)."""
+    return Response.stream(req.stream(), content_type="application/octet-stream")
+
+
+_barriers: dict[str, threading.Barrier] = {}
+_barriers_lock = threading.Lock()
+
+
+@app.get("/rendezvous/{name}/{count:d}")
+def rendezvous(req: Request, name: str, count: int) -> dict[str, Any]:
+    """Answer only once ``count`` requests for ``name`` are inside this handler at once.
+
+    So ``count`` answers of ``"met": true`` prove ``count`` requests were in flight
+    together; ``"met": false`` after RENDEZVOUS_TIMEOUT says they were not.
+    """
+    with _barriers_lock:
+        barrier = _barriers.setdefault(name, threading.Barrier(count))
+    try:
+        barrier.wait(RENDEZVOUS_TIMEOUT)
+        met = True
+    except threading.BrokenBarrierError:
+        met = False
+    client = req.client
+    return {"met": met, "peer_port": client[1] if client else None, "n": req.query.get("n")}

@@ -101,6 +101,13 @@ async def boom(ws: WebSocket) -> None:
     raise RuntimeError("handler bug (wsapp test)")
 
 
+@app.websocket("/forbidden-after-accept")
+async def forbidden_after_accept(ws: WebSocket) -> None:
+    await ws.accept()
+    await ws.receive_text()
+    raise HTTPError(403, "not in this room")
+
+
 @app.websocket("/private")
 async def private(ws: WebSocket) -> None:
     if ws.query.get("token") != "letmein":

@@ -19,12 +19,16 @@ from benchmarks import e2e
 
 
 @pytest.mark.servers
-def test_e2e_script_serves_both_apps_under_both_servers(tmp_path: Path) -> None:
-    results = e2e.run(["gunicorn", "uvicorn"], 0.5, 1, 2, tmp_path, python_load=True)
-    assert set(results) == {"gunicorn", "uvicorn"}
+def test_e2e_script_serves_both_apps_under_every_server(tmp_path: Path) -> None:
+    servers = ["gunicorn", "uvicorn", "granian-wsgi", "granian-asgi"]
+    results = e2e.run(servers, 0.5, 1, 2, tmp_path, python_load=True)
+    assert list(results) == servers
     for rows in results.values():
         assert [row.spec.app for row in rows] == ["bare", "twinframe"]
         for row in rows:
             assert row.errors == 0
             assert row.rps and row.rps[0] > 0
-    assert "| uvicorn --loop uvloop --http httptools |" in e2e.format_results(results)
+    table = e2e.format_results(results)
+    assert "| uvicorn --loop uvloop --http httptools |" in table
+    assert "| granian --interface wsgi |" in table
+    assert "| granian --interface asgi |" in table

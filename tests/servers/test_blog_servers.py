@@ -1,4 +1,4 @@
-"""examples/blog.py under real gunicorn and uvicorn, one and four worker processes.
+"""examples/blog.py under real gunicorn, uvicorn and granian, one and several worker processes.
 
 Each server is the command the README and docs/examples.md give (plus a loopback
 port), started from the repository root on a fresh SQLite file.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from realserver import GUNICORN_BASE_ARGS, UVICORN_BASE_ARGS, Server
+from realserver import GRANIAN_BASE_ARGS, GUNICORN_BASE_ARGS, UVICORN_BASE_ARGS, Server
 
 pytestmark = pytest.mark.servers
 
@@ -30,6 +30,18 @@ COMMANDS = {
         "examples.blog:app.wsgi",
     ],
     "uvicorn-workers4": [*UVICORN_BASE_ARGS, "--workers", "4", "examples.blog:app.asgi"],
+    "granian-wsgi": [*GRANIAN_BASE_ARGS, "--interface", "wsgi", "examples.blog:app.wsgi"],
+    "granian-asgi": [*GRANIAN_BASE_ARGS, "--interface", "asgi", "examples.blog:app.asgi"],
+    "granian-wsgi-workers2": [
+        *GRANIAN_BASE_ARGS,
+        *("--interface", "wsgi", "--workers", "2"),
+        "examples.blog:app.wsgi",
+    ],
+    "granian-asgi-workers2": [
+        *GRANIAN_BASE_ARGS,
+        *("--interface", "asgi", "--workers", "2"),
+        "examples.blog:app.asgi",
+    ],
 }
 WRITERS = 8
 POSTS_PER_WRITER = 15
@@ -90,7 +102,16 @@ def test_blog_html_and_json(
     _stop_cleanly(server)
 
 
-@pytest.mark.parametrize("name", ["gunicorn-w4", "gunicorn-gthread", "uvicorn-workers4"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "gunicorn-w4",
+        "gunicorn-gthread",
+        "uvicorn-workers4",
+        "granian-wsgi-workers2",
+        "granian-asgi-workers2",
+    ],
+)
 def test_concurrent_writers_lose_nothing(
     server_factory: Callable[..., Server], tmp_path: Path, name: str
 ) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from realserver import GUNICORN_BASE_ARGS, UVICORN_BASE_ARGS, Server
+from realserver import GRANIAN_BASE_ARGS, GUNICORN_BASE_ARGS, UVICORN_BASE_ARGS, Server
 from system_programs import RedisServer, run_redis_server
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidStatus
@@ -39,6 +39,7 @@ ASGI_COMMANDS = {
         "uvicorn_worker.UvicornWorker",
         "examples.chat:app.asgi",
     ],
+    "granian-asgi": [*GRANIAN_BASE_ARGS, "--interface", "asgi", "examples.chat:app.asgi"],
 }
 MULTI_WORKER_COMMANDS = {
     "uvicorn-workers4": [*UVICORN_BASE_ARGS, "--workers", "4", "examples.chat:app.asgi"],
@@ -51,6 +52,15 @@ MULTI_WORKER_COMMANDS = {
         "uvicorn_worker.UvicornWorker",
         "examples.chat:app.asgi",
     ],
+    "granian-asgi-workers4": [
+        *GRANIAN_BASE_ARGS,
+        *("--interface", "asgi", "--workers", "4"),
+        "examples.chat:app.asgi",
+    ],
+}
+WSGI_COMMANDS = {
+    "gunicorn": [*GUNICORN_BASE_ARGS, "examples.chat:app.wsgi"],
+    "granian-wsgi": [*GRANIAN_BASE_ARGS, "--interface", "wsgi", "examples.chat:app.wsgi"],
 }
 TIMEOUT = 10
 
@@ -213,8 +223,9 @@ def test_chat_one_process(
     _stop_cleanly(server)
 
 
-def test_chat_under_wsgi(server_factory: Callable[..., Server]) -> None:
-    server = server_factory([*GUNICORN_BASE_ARGS, "examples.chat:app.wsgi"], timeout=60)
+@pytest.mark.parametrize("name", list(WSGI_COMMANDS))
+def test_chat_under_wsgi(server_factory: Callable[..., Server], name: str) -> None:
+    server = server_factory(WSGI_COMMANDS[name], timeout=60)
     with httpx.Client(base_url=server.url, timeout=TIMEOUT) as client:
         assert "chat.js" in client.get("/").text
         assert client.get("/rooms").json() == {"rooms": []}
@@ -300,10 +311,11 @@ def test_two_servers_share_one_redis(
         _stop_cleanly(server)
 
 
+@pytest.mark.parametrize("name", ["uvicorn", "granian-asgi"])
 def test_slow_client_is_disconnected_without_stalling_others(
-    server_factory: Callable[..., Server], sockets: ExitStack
+    server_factory: Callable[..., Server], sockets: ExitStack, name: str
 ) -> None:
-    server = server_factory([*UVICORN_BASE_ARGS, "examples.chat:app.asgi"], timeout=60)
+    server = server_factory(ASGI_COMMANDS[name], timeout=60)
     url = server.url.replace("http://", "ws://")
     stalled = StalledClient(server, "/ws/flood?name=stalled")
     sockets.callback(stalled.close)

@@ -15,14 +15,13 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from realserver import GUNICORN_BASE_ARGS, Server, start_server
+from process_memory import MiB, peak_rss, reset_peak_rss, rss, worker_pids
+from realserver import GRANIAN_BASE_ARGS, GUNICORN_BASE_ARGS, Server, start_server
 
 pytestmark = pytest.mark.servers
 
-MiB = 1024 * 1024
 BODY_SIZE = 50 * MiB
 # Peak RSS growth allowed while echoing BODY_SIZE bytes: far below the body size.
 MAX_RSS_GROWTH = 16 * MiB
@@ -34,6 +33,8 @@ COMMANDS = {
         *GUNICORN_BASE_ARGS,
         *("-k", "gevent", "examples.echo:app.wsgi"),
     ],
+    "granian-wsgi": [*GRANIAN_BASE_ARGS, "--interface", "wsgi", "examples.echo:app.wsgi"],
+    "granian-asgi": [*GRANIAN_BASE_ARGS, "--interface", "asgi", "examples.echo:app.asgi"],
 }
 
 
@@ -46,42 +47,6 @@ def echo_server(
         yield server
     finally:
         server.stop()
-
-
-# -- measuring the server -----------------------------------------------------------
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(c) for c in (task / "children").read_text().split()]
-    return found
-
-
-def worker_pids(server: Server) -> list[int]:
-    """The processes running the app: gunicorn's workers (the arbiter's children), or uvicorn."""
-    return _children(server.proc.pid) or [server.proc.pid]
-
-
-def _status_kib(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise LookupError(field)
-
-
-def reset_peak_rss(pid: int) -> int:
-    """Reset VmHWM (Linux >= 4.0: "5" > clear_refs) and return the current RSS in bytes."""
-    Path(f"/proc/{pid}/clear_refs").write_text("5")
-    return _status_kib(pid, "VmRSS") * 1024
-
-
-def peak_rss(pid: int) -> int:
-    return _status_kib(pid, "VmHWM") * 1024
-
-
-def rss(pid: int) -> int:
-    return _status_kib(pid, "VmRSS") * 1024
 
 
 # -- the client -----------------------------------------------------------------------
@@ -162,7 +127,7 @@ class EchoCall:
 
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
 def test_big_upload_is_echoed_byte_identical_with_bounded_memory(echo_server, framing):
-    (pid,) = worker_pids(echo_server)
+    (pid,) = worker_pids(echo_server.proc.pid)
     before = reset_peak_rss(pid)
     started = time.monotonic()
     call = EchoCall(echo_server.port, BODY_SIZE, chunked=framing == "chunked")
@@ -179,7 +144,7 @@ def test_big_upload_is_echoed_byte_identical_with_bounded_memory(echo_server, fr
 
 
 def test_slow_reader_throttles_the_upload_instead_of_buffering(echo_server):
-    (pid,) = worker_pids(echo_server)
+    (pid,) = worker_pids(echo_server.proc.pid)
     before = reset_peak_rss(pid)
     call = EchoCall(echo_server.port, BODY_SIZE)
     call.read(MiB)
@@ -219,7 +184,7 @@ def test_slow_reader_throttles_the_upload_instead_of_buffering(echo_server):
 def test_async_generator_transform_streams_on_both_entrypoints(echo_server):
     # /echo/upper wraps req.stream() in an async generator: under gunicorn it runs
     # on the worker thread's own loop, under uvicorn on the server's loop.
-    (pid,) = worker_pids(echo_server)
+    (pid,) = worker_pids(echo_server.proc.pid)
     before = reset_peak_rss(pid)
     call = EchoCall(echo_server.port, 20 * MiB, path="/echo/upper")
     assert call.response.status == 200

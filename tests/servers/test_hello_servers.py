@@ -1,4 +1,4 @@
-"""examples/hello.py under the four commands the README and docs/servers.md promise."""
+"""examples/hello.py under the commands the README and docs/servers.md promise."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import signal
 
 import httpx
 import pytest
-from realserver import GUNICORN_BASE_ARGS
+from realserver import GRANIAN_BASE_ARGS, GUNICORN_BASE_ARGS
 
 pytestmark = pytest.mark.servers
 
@@ -20,6 +20,8 @@ COMMANDS = {
     ],
     "uvicorn": ["uvicorn", "--port", "{port}", "examples.hello:app.asgi"],
     "uvicorn-workers": ["uvicorn", "--port", "{port}", "examples.hello:app.asgi", "--workers", "4"],
+    "granian-wsgi": [*GRANIAN_BASE_ARGS, "--interface", "wsgi", "examples.hello:app.wsgi"],
+    "granian-asgi": [*GRANIAN_BASE_ARGS, "--interface", "asgi", "examples.hello:app.asgi"],
 }
 
 
@@ -38,5 +40,7 @@ def test_hello_serves(server_factory, name):
     assert server.stop() in (0, -signal.SIGTERM)
     if name.startswith("uvicorn"):
         assert "Application shutdown complete" in server.output
+    elif name.startswith("granian"):
+        assert "Granian shutdown completed" in server.output
     else:
         assert "Shutting down: Master" in server.output

@@ -1,4 +1,5 @@
-"""twinframe under real servers: gunicorn (sync, gthread, asgi and uvicorn workers) and uvicorn.
+"""twinframe under real servers: gunicorn (sync, gthread, asgi and uvicorn workers), uvicorn,
+hypercorn and granian (``--interface wsgi`` and ``asgi``), all over HTTP/1.1.
 
 Each server is started once for the module (tests/serverapp.py, through
 ``serverapp:app.wsgi`` / ``serverapp:app.asgi``) and stopped by pid afterwards.
@@ -19,7 +20,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from realserver import GUNICORN_BASE_ARGS, ROOT, UVICORN_BASE_ARGS, Server, start_server
+from realserver import (
+    GRANIAN_BASE_ARGS,
+    GUNICORN_BASE_ARGS,
+    ROOT,
+    UVICORN_BASE_ARGS,
+    Server,
+    start_server,
+)
 from serverapp import MAX_BODY
 
 pytestmark = pytest.mark.servers
@@ -37,14 +45,16 @@ class Kind:
     name: str
     args: list[str]
     protocol: str  # "wsgi" or "asgi": which entrypoint the server calls
+    file_wrapper: bool = False  # the WSGI server offers wsgi.file_wrapper
 
 
 KINDS = [
-    Kind("gunicorn-sync", _gunicorn("serverapp:app.wsgi"), "wsgi"),
+    Kind("gunicorn-sync", _gunicorn("serverapp:app.wsgi"), "wsgi", file_wrapper=True),
     Kind(
         "gunicorn-gthread",
         _gunicorn("serverapp:app.wsgi", "--worker-class", "gthread", "--threads", "4"),
         "wsgi",
+        file_wrapper=True,
     ),
     Kind(
         "uvicorn",
@@ -57,6 +67,9 @@ KINDS = [
         _gunicorn("serverapp:app.asgi", "--worker-class", "uvicorn_worker.UvicornWorker"),
         "asgi",
     ),
+    Kind("hypercorn", ["hypercorn", "--bind", "127.0.0.1:{port}", "serverapp:app.asgi"], "asgi"),
+    Kind("granian-wsgi", [*GRANIAN_BASE_ARGS, "--interface", "wsgi", "serverapp:app.wsgi"], "wsgi"),
+    Kind("granian-asgi", [*GRANIAN_BASE_ARGS, "--interface", "asgi", "serverapp:app.asgi"], "asgi"),
 ]
 
 
@@ -203,7 +216,7 @@ def _file_wrapper_calls(running: Running) -> int:
 
 def test_file_response_with_range(running: Running, shared_dir: Path) -> None:
     data = (shared_dir / "blob.bin").read_bytes()
-    wsgi = running.kind.protocol == "wsgi"
+    wsgi = running.kind.file_wrapper
     calls = _file_wrapper_calls(running)
 
     whole = running.client.get("/files/blob.bin")
@@ -212,7 +225,7 @@ def test_file_response_with_range(running: Running, shared_dir: Path) -> None:
     assert whole.headers["content-type"] == "application/octet-stream"
     assert whole.headers["accept-ranges"] == "bytes"
     assert whole.content == data
-    # Under WSGI a whole file goes through the server's wsgi.file_wrapper (sendfile).
+    # Where the WSGI server has wsgi.file_wrapper, a whole file goes through it (sendfile).
     assert _file_wrapper_calls(running) == calls + (1 if wsgi else 0)
 
     middle = running.client.get("/files/blob.bin", headers={"range": "bytes=100-70099"})
