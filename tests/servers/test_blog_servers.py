@@ -47,8 +47,10 @@ WRITERS = 8
 POSTS_PER_WRITER = 15
 
 
-def _start(server_factory: Callable[..., Server], tmp_path: Path, name: str) -> Server:
-    env = {"BLOG_DB": str(tmp_path / "blog.sqlite3")}
+def _start(
+    server_factory: Callable[..., Server], tmp_path: Path, name: str, database_url: str = ""
+) -> Server:
+    env = {"BLOG_DB": str(tmp_path / "blog.sqlite3"), "BLOG_DATABASE_URL": database_url}
     return server_factory(COMMANDS[name], env=env, timeout=60)
 
 
@@ -58,11 +60,23 @@ def _stop_cleanly(server: Server) -> None:
     assert "Traceback" not in server.output, server.output
 
 
-@pytest.mark.parametrize("name", list(COMMANDS))
+@pytest.mark.parametrize(
+    ("name", "database"),
+    [
+        *((name, "sqlite") for name in COMMANDS),
+        ("gunicorn", "postgresql"),
+        ("uvicorn", "postgresql"),
+    ],
+)
 def test_blog_html_and_json(
-    server_factory: Callable[..., Server], tmp_path: Path, name: str
+    server_factory: Callable[..., Server],
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    name: str,
+    database: str,
 ) -> None:
-    server = _start(server_factory, tmp_path, name)
+    url = request.getfixturevalue("postgres").create_database() if database == "postgresql" else ""
+    server = _start(server_factory, tmp_path, name, url)
     # No keep-alive: with several workers, each request may land on another process,
     # which is what the flash cookie (signed with a key every worker shares) must survive.
     limits = httpx.Limits(max_keepalive_connections=0)
