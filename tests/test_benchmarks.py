@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import io
 import sys
+import types
+from typing import Any
 
+import pytest
 from realserver import ROOT
 
 if str(ROOT) not in sys.path:
@@ -34,27 +37,52 @@ def test_inprocess_smoke_run_checks_every_response() -> None:
     assert "| hello |" in out.getvalue()
 
 
-def test_a_wrong_answer_is_reported_not_timed() -> None:
-    import asyncio
+def _broken_module() -> types.ModuleType:
+    """A benchmark implementation answering every scenario wrongly: "bad" for all (WSGI),
+    a 500 (ASGI)."""
+    module = types.ModuleType("benchmarks.apps.broken_app")
 
-    from benchmarks.scenarios import SCENARIOS
+    def build_wsgi(routes: int) -> Any:
+        def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "3")])
+            return [b"bad"]
 
-    def broken(environ: dict[str, object], start_response: object) -> list[bytes]:
-        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "3")])  # type: ignore[operator]
-        return [b"bad"]
+        return app
 
-    scenario = SCENARIOS[0]
-    from benchmarks.drivers import WSGIDriver
+    def build_asgi(routes: int) -> Any:
+        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if scope["type"] == "http":
+                await send({"type": "http.response.start", "status": 500, "headers": []})
+                await send({"type": "http.response.body", "body": b""})
 
-    status, headers, body = WSGIDriver(broken, scenario).once()
-    assert scenario.check(status, headers, body) is not None
-    loop = asyncio.new_event_loop()
-    try:
-        setup = inprocess.build(loop, [scenario], only={"twinframe"})
-    finally:
-        loop.close()
-    assert setup.failures == []
-    assert {(t.impl, t.protocol) for t in setup.targets} >= {
-        ("twinframe", "wsgi"),
-        ("bare", "asgi"),
+        return app
+
+    module.HANDLERS = {"wsgi": "broken", "asgi": "broken"}  # type: ignore[attr-defined]
+    module.build_wsgi = build_wsgi  # type: ignore[attr-defined]
+    module.build_asgi = build_asgi  # type: ignore[attr-defined]
+    return module
+
+
+def test_a_wrong_answer_is_reported_not_timed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The broken implementation goes through the harness like any peer framework:
+    # each of its answers is checked, reported as a failure and left out of the
+    # timings, while the correct implementations are still timed.
+    monkeypatch.setitem(sys.modules, "benchmarks.apps.broken_app", _broken_module())
+    monkeypatch.setattr(
+        inprocess,
+        "IMPLEMENTATIONS",
+        [*inprocess.IMPLEMENTATIONS, ("broken", "broken_app", ("wsgi", "asgi"))],
+    )
+    out = io.StringIO()
+    report = inprocess.run(smoke=True, only={"broken"}, scaling=False, out=out)
+    expected = {
+        f"broken {protocol} {scenario}"
+        for protocol in ("wsgi", "asgi")
+        for scenario in SCENARIO_NAMES
     }
+    reported = {failure.split(":", 1)[0] for failure in report["failures"]}
+    assert reported == expected
+    assert not [row for row in report["rows"] if row["impl"] == "broken"]
+    timed = {(row["impl"], row["protocol"]) for row in report["rows"]}
+    assert {("twinframe", "wsgi"), ("twinframe", "asgi"), ("bare", "wsgi")} <= timed
+    assert out.getvalue().count("CHECK FAILED: broken") == len(expected)

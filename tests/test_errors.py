@@ -139,10 +139,40 @@ def test_named_errors_render(make_client, name, status):
     assert response.json()["detail"] == "because"
 
 
-def test_async_handlers_raise_the_same(make_client):
-    response = make_client(_error_app()).get("/async/422")
-    assert response.status_code == 422
-    assert response.json()["detail"] == "from async"
+_RAISED = {
+    "http-error": lambda: HTTPError(422, "from either", {"X-Why": "because"}),
+    "named": lambda: twinframe.Conflict("taken"),
+    "method-not-allowed": lambda: twinframe.MethodNotAllowed({"GET", "PUT"}),
+    "no-detail": lambda: HTTPError(503),
+    "crash": lambda: RuntimeError("secret internals"),
+}
+
+
+@pytest.mark.parametrize("accept", [None, "text/plain"])
+@pytest.mark.parametrize("kind", list(_RAISED))
+def test_async_handlers_raise_the_same(make_client, kind, accept):
+    # The same exception raised from a sync and an async handler gives the same
+    # response: status, headers and body, problem+json or plain text alike.
+    app = App()
+
+    @app.get("/sync")
+    def sync_handler(req):
+        raise _RAISED[kind]()
+
+    @app.get("/async")
+    async def async_handler(req):
+        raise _RAISED[kind]()
+
+    client = make_client(app)
+    headers = {"Accept": accept} if accept else {}
+    sync, async_ = (client.get(path, headers=headers) for path in ("/sync", "/async"))
+    assert sync.status_code == async_.status_code
+    assert sync.headers.multi_items() == async_.headers.multi_items()
+    assert sync.content == async_.content
+    expected = _RAISED[kind]()
+    status = expected.status if isinstance(expected, HTTPError) else 500
+    assert sync.status_code == status
+    assert b"secret internals" not in sync.content
 
 
 def test_non_ascii_detail(make_client):

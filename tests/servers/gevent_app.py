@@ -17,6 +17,7 @@ async def startup() -> None:
     # A loop-bound object made at startup, used by later requests: all of them
     # must run on the same event loop for this to work.
     app.state.gate = asyncio.Event()
+    app.state.parked = 0  # /wait handlers that reached the gate (they never leave before it opens)
     (MARKERS / "startup").write_text(str(os.getpid()))
 
 
@@ -35,15 +36,23 @@ def index(req):
 async def wait(req):
     # Finishes only once another request opened the gate: async handlers of
     # concurrent requests must be able to run at the same time.
+    app.state.parked += 1
     await asyncio.wait_for(app.state.gate.wait(), timeout=20)
     return "gate was opened"
+
+
+@app.get("/parked")
+def parked(req):
+    """How many /wait handlers are waiting at the gate (a sync handler: no loop needed)."""
+    return str(app.state.parked)
 
 
 @app.post("/open")
 async def open_gate(req):
     await asyncio.sleep(0.01)
+    waiting = app.state.parked
     app.state.gate.set()
-    return "opened"
+    return f"opened for {waiting}"
 
 
 @app.get("/ticks")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 
 import httpx
 import pytest
@@ -35,7 +36,13 @@ def test_gevent_worker_runs_sync_and_concurrent_async_handlers(server_factory, t
         waiters = [threading.Thread(target=wait) for _ in range(5)]
         for waiter in waiters:
             waiter.start()
-        assert client.post("/open").text == "opened"
+        # Open the gate only once all five handlers are parked at it: each is then
+        # known to be suspended in its own coroutine on the shared loop at once.
+        deadline = time.monotonic() + 20
+        while client.get("/parked").text != "5":
+            assert time.monotonic() < deadline, f"parked: {client.get('/parked').text} of 5"
+            time.sleep(0.05)
+        assert client.post("/open").text == "opened for 5"
         for waiter in waiters:
             waiter.join(30)
         assert [a.status_code for a in answers] == [200] * 5
