@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
+from http import HTTPStatus
+from typing import Any
+from wsgiref.util import setup_testing_defaults
+from wsgiref.validate import validator
 
 import pytest
 
 import twinframe
 from twinframe import App, HTTPError, MethodNotAllowed
-from twinframe.errors import problem_response
+from twinframe.response import problem_response
+from twinframe.status import status_phrase
 
 NAMED = {
     "BadRequest": 400,
@@ -283,3 +289,55 @@ def test_problem_response_helper():
         "detail": "bad field",
         "errors": [{"field": "name"}],
     }
+
+
+def _wsgi_call(app: App, method: str, body: bytes = b"", path: str = "/") -> tuple[str, bytes]:
+    environ: dict[str, Any] = {}
+    setup_testing_defaults(environ)
+    environ.update(
+        REQUEST_METHOD=method,
+        PATH_INFO=path,
+        QUERY_STRING="",
+        CONTENT_LENGTH=str(len(body)),
+        HTTP_ACCEPT="application/json",
+    )
+    environ["wsgi.input"] = io.BytesIO(body)
+    started: list[str] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        started.append(status)
+
+    chunks = validator(app.wsgi)(environ, start_response)
+    try:
+        data = b"".join(chunks)
+    finally:
+        getattr(chunks, "close", lambda: None)()
+    return started[0], data
+
+
+def test_the_wsgi_status_line_says_what_the_problem_title_says():
+    # One table of reason phrases: a 413 said "Request Entity Too Large" in the
+    # status line and "Content Too Large" in the body.
+    app = App(max_body_size=4)
+
+    @app.post("/")
+    def upload(req):
+        return "never"
+
+    status, data = _wsgi_call(app, "POST", b"0123456789")
+    assert status == "413 Content Too Large"
+    assert json.loads(data)["title"] == "Content Too Large"
+
+
+def test_every_error_status_has_one_reason_phrase():
+    app = App()
+
+    @app.get("/{code:d}")
+    def fail(req, code):
+        raise HTTPError(code)
+
+    for code in [s.value for s in HTTPStatus if 400 <= s.value <= 599]:
+        status, data = _wsgi_call(app, "GET", path=f"/{code}")
+        title = json.loads(data)["title"]
+        assert status == f"{code} {title}", code
+        assert title == status_phrase(code)

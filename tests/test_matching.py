@@ -6,7 +6,7 @@ import pytest
 from helpers import assert_problem, recording_app
 
 from twinframe import App, matching
-from twinframe.routing import Matcher
+from twinframe.matching import Matcher
 
 # -- priorities and backtracking ----------------------------------------------------------
 

@@ -1,7 +1,7 @@
-"""The ASGI 3 adapter: scope/receive -> Request, Response -> send; plus lifespan.
+"""The ASGI 3 adapter: scope/receive -> Request or WebSocket, Response -> send; lifespan.
 
-Sync handlers run in the app's bounded thread pool; async ones are awaited.
-WebSocket connections are handed to ``twinframe.websocket``.
+The pipeline (``twinframe.pipeline``) does the rest. Sync handlers run in the
+app's bounded thread pool; async ones are awaited.
 """
 
 from __future__ import annotations
@@ -11,14 +11,18 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .asgi_connection import ASGIConnection, Message, Receive, Scope, Send
+from .asgi_connection import ASGIConnection
+from .concurrency import anext_or
 from .errors import ClientDisconnect, PayloadTooLarge
+from .pipeline import dispatch, dispatch_websocket
 from .request import Request
-from .response import Response, encode_chunk, is_async_stream, log_stream_failure
-from .websocket import serve_websocket
+from .response import Response
+from .sending import close_unsent, encode_chunk, is_async_stream, log_stream_failure
+from .websocket import WebSocket
 
 if TYPE_CHECKING:
-    from .app import App
+    from .contract import Application
+    from .types import Message, Receive, Scope, Send
 
 T = TypeVar("T")
 logger = logging.getLogger("twinframe")
@@ -35,7 +39,7 @@ class ASGIRequest(ASGIConnection, Request):
     _body_max = 0
     _body_parts: list[bytes]
 
-    def __init__(self, app: App, scope: Scope, receive: Receive) -> None:
+    def __init__(self, app: Application, scope: Scope, receive: Receive) -> None:
         self.app = app
         self.scope = scope
         self._receive = receive
@@ -99,7 +103,7 @@ class ASGIRequest(ASGIConnection, Request):
             raise RuntimeError("req.stream() in sync code must run inside a handler")
         chunks = self._chunks(None)
         while True:
-            future = asyncio.run_coroutine_threadsafe(_anext_or_none(chunks), loop)
+            future = asyncio.run_coroutine_threadsafe(anext_or(chunks, None), loop)
             chunk = future.result()
             if chunk is None:
                 return
@@ -111,37 +115,30 @@ class ASGIRequest(ASGIConnection, Request):
         return await self.app.thread_pool.run(fn, *args, **kwargs)
 
 
-async def _anext_or_none(iterator: AsyncIterator[bytes]) -> bytes | None:
-    try:
-        return await iterator.__anext__()
-    except StopAsyncIteration:
-        return None
-
-
 class ASGIAdapter:
     """The app as an ASGI 3 callable; ``uvicorn module:app.asgi`` serves it."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: Application) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind != "http":
             if kind == "websocket":
-                await serve_websocket(self.app, scope, receive, send)
+                await self._websocket(scope, receive, send)
             elif kind == "lifespan":
                 await self._lifespan(receive, send)
             else:
                 raise RuntimeError(f"twinframe does not handle ASGI scope type {kind!r}")
             return
-        # HTTP is served here rather than in a method of its own: one coroutine
+        # PERF: HTTP is served here rather than in a method of its own: one coroutine
         # less per request.
         req = ASGIRequest(self.app, scope, receive)
-        response, headers = await self.app.dispatch(req)
+        response, headers = await dispatch(self.app, req)
         if req._disconnected:
             # The client left before its request was complete: sending would only
             # make the server raise (ASGI spec) or write to a closed socket.
-            await self._close(response)
+            await close_unsent(req, response)
             return
         await send(
             {
@@ -179,7 +176,7 @@ class ASGIAdapter:
             if req._body_done or req._body is not None:
                 # The body is consumed, so the only message left is http.disconnect:
                 # watch for it and stop producing for a client that has gone.
-                await _until_disconnect(pump(), req._receive)
+                await _stop_on_disconnect(pump(), req._receive)
             else:
                 await pump()
         except ClientDisconnect:
@@ -193,16 +190,13 @@ class ASGIAdapter:
                 # For a sync stream this closes it in a worker thread (ThreadPool.iterate).
                 await aclose()
             if source is not stream:  # else just closed
-                await self._close(response)
+                await close_unsent(req, response)
 
-    async def _close(self, response: Response) -> None:
-        """Release the response's stream: async ones here, sync ones in a worker thread."""
-        stream = response.body_stream
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
-        elif getattr(stream, "close", None) is not None:
-            await self.app.thread_pool.run(response.close)
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return  # the client left before the handshake
+        await dispatch_websocket(self.app, WebSocket(self.app, scope, receive, send))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -227,7 +221,9 @@ class ASGIAdapter:
                 return
 
 
-async def _until_disconnect(work: Awaitable[None], receive: Receive) -> None:
+async def _stop_on_disconnect(work: Awaitable[None], receive: Receive) -> None:
+    """Run ``work``; if the client disconnects first, cancel it and raise ClientDisconnect."""
+
     async def watch() -> None:
         while True:
             message = await receive()

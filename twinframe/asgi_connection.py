@@ -1,22 +1,22 @@
-"""What HTTP requests and websockets read alike from an ASGI scope: ``ASGIConnection``.
+"""The adapter contract's connection part under ASGI: ``ASGIConnection``.
 
-Its own module so that ``asgi.py`` (HTTP, lifespan) and ``websocket.py`` both
-build on it without importing each other in a cycle.
+What HTTP requests (``asgi.ASGIRequest``) and websockets (``websocket.WebSocket``)
+read alike from an ASGI scope: headers, client, scheme, the server's host; and
+how ASGI runs code (sync functions in the app's thread pool, coroutines awaited).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .request import HTTPConnection, host_and_port
+from .connection import HTTPConnection
+from .target import host_and_port
+
+if TYPE_CHECKING:
+    from .types import Scope
 
 T = TypeVar("T")
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 _NAMES: dict[str, bytes] = {}
 
@@ -26,7 +26,7 @@ class ASGIConnection(HTTPConnection):
 
     scope: Scope
     _default_scheme = "http"
-    _async_inline = True  # _await just awaits
+    _async_inline = True  # PERF: _await just awaits, so the pipeline awaits itself
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await self.app.thread_pool.run(fn, *args, **kwargs)

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from . import gevent_loop
 
 T = TypeVar("T")
+D = TypeVar("D")
 
 _local = threading.local()
 
@@ -141,6 +142,7 @@ class ThreadPool:
 
 
 def _next_or(iterator: Iterator[T], default: object) -> T | object:
+    # next() with a default, as a plain function executor.submit() can type.
     return next(iterator, default)
 
 
@@ -149,17 +151,20 @@ def iterate_on_thread_loop(iterator: AsyncIterator[T]) -> Iterator[T]:
     loop = thread_loop()
     shared = gevent_loop.active()
     run: Callable[[Awaitable[Any]], Any] = loop.run_until_complete if shared is None else shared.run
+    done = object()
     try:
-        while True:
-            try:
-                yield run(_anext(iterator))
-            except StopAsyncIteration:
-                return
+        while (item := run(anext_or(iterator, done))) is not done:
+            yield item
     finally:
         aclose = getattr(iterator, "aclose", None)
         if aclose is not None and not loop.is_closed():
             run(aclose())
 
 
-async def _anext(iterator: AsyncIterator[T]) -> T:
-    return await iterator.__anext__()
+async def anext_or(iterator: AsyncIterator[T], default: D) -> T | D:
+    """The next item of ``iterator``, or ``default`` once it is exhausted (a coroutine,
+    so it can be handed to another loop or thread: ``anext()`` returns an awaitable)."""
+    try:
+        return await iterator.__anext__()
+    except StopAsyncIteration:
+        return default

@@ -1,31 +1,14 @@
-"""HTTP errors that handlers raise, and their RFC 9457 problem rendering."""
+"""HTTP errors that handlers raise (``raise NotFound(...)``), and ClientDisconnect.
+
+A leaf module: the rendering of an error as an RFC 9457 problem response is
+``twinframe.response.problem_response``.
+"""
 
 from __future__ import annotations
 
-import functools
-import json
-import re
 from collections.abc import Iterable, Mapping
-from http import HTTPStatus
-from typing import Any
 
-from .response import Response
-
-_PHRASES = {s.value: s.phrase for s in HTTPStatus}
-# RFC 9110 names, which Python only adopted in 3.13: the same titles on every version.
-_PHRASES.update(
-    {
-        413: "Content Too Large",
-        414: "URI Too Long",
-        416: "Range Not Satisfiable",
-        422: "Unprocessable Content",
-    }
-)
-
-
-def status_phrase(status: int) -> str:
-    """The standard reason phrase for ``status`` ("Not Found"), or "Unknown"."""
-    return _PHRASES.get(status, "Unknown")
+from .status import status_phrase
 
 
 class HTTPError(Exception):
@@ -179,56 +162,3 @@ class ServiceUnavailable(_StatusError):
 
 class ClientDisconnect(Exception):
     """The client went away before the request body was fully received."""
-
-
-_ZERO_Q = re.compile(r"(?:^|;)\s*q\s*=\s*0(?:\.0*)?\s*(?:;|$)", re.IGNORECASE)
-
-
-# Clients send the same few Accept values over and over: remember the answers
-# (a pure function of the header; bounded, so odd values can't grow it).
-@functools.lru_cache(maxsize=512)
-def _wants_plain_text(accept: str | None) -> bool:
-    # Clients that accept text (curl -H "Accept: text/plain", some browsers'
-    # fetches) but no JSON type and no wildcard get a plain-text error.
-    if not accept:
-        return False
-    text = False
-    for media_range in accept.split(","):
-        media, _, params = media_range.partition(";")
-        if _ZERO_Q.search(params):
-            continue  # q=0 means "not this one"
-        media = media.strip().lower()
-        if media in ("*/*", "application/*") or "json" in media:
-            return False
-        if media.startswith("text/"):
-            text = True
-    return text
-
-
-def problem_response(
-    status: int,
-    detail: str | None = None,
-    headers: Mapping[str, str] | None = None,
-    accept: str | None = None,
-    extra: Mapping[str, Any] | None = None,
-) -> Response:
-    """Build the RFC 9457 ``application/problem+json`` response for an error status.
-
-    Falls back to ``text/plain`` when the ``accept`` header only admits text.
-    """
-    title = status_phrase(status)
-    if _wants_plain_text(accept):
-        text = f"{status} {title}" + (f": {detail}" if detail else "") + "\n"
-        response = Response(text, status=status, content_type="text/plain; charset=utf-8")
-    else:
-        problem: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
-        if detail:
-            problem["detail"] = detail
-        if extra:
-            problem.update(extra)
-        body = json.dumps(problem, separators=(",", ":")).encode()
-        response = Response(body, status=status, content_type="application/problem+json")
-    if headers:
-        for name, value in headers.items():
-            response.headers[name] = value
-    return response

@@ -6,7 +6,6 @@ into fields and uploaded files and enforces the app's limits.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -15,10 +14,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from .errors import BadRequest, PayloadTooLarge
-
-# A '%' not followed by two hex digits: the standard library would keep it as a
-# literal '%', so the app could not tell it from a correctly escaped '%25'.
-BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+from .target import BAD_ESCAPE
 
 
 @dataclass

@@ -17,10 +17,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .app import App
 
 # Set in the server process the reloader starts, so that it serves instead of watching.
 RELOAD_CHILD = "TWINFRAME_RELOAD_CHILD"
@@ -29,7 +25,7 @@ _MAX_WATCHED_FILES = 20000
 _SKIP_DIRS = {"__pycache__", "node_modules", "site-packages", "dist-packages", "build", "dist"}
 
 
-def watch_roots(app: App | str) -> list[Path]:
+def watch_roots(app: object) -> list[Path]:
     """The directories to watch: the working directory, the main script's and the app module's."""
     roots = [Path.cwd()]
     main_file = getattr(sys.modules.get("__main__"), "__file__", None)

@@ -1,33 +1,34 @@
-"""The Response object handlers return, with its constructors and cookie helpers."""
+"""The Response object handlers return, its constructors and cookie helpers; the file
+response (``Response.file``); and the rendering of errors as RFC 9457 problems."""
 
 from __future__ import annotations
 
+import functools
 import json
-import logging
+import os
 import re
 from collections.abc import AsyncIterable, Iterable, Mapping
 from copy import copy as _shallow_copy
 from datetime import datetime
+from email.utils import formatdate, parsedate_to_datetime
 from os import PathLike
-from typing import IO, TYPE_CHECKING, Any, TypeGuard, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from multidict import CIMultiDict
 
 from .cookies import format_set_cookie
+from .errors import NotFound
+from .files import FileChunks, guess_content_type, parse_range, safe_path
+from .status import status_phrase
 
 R = TypeVar("R", bound="Response")
 
 if TYPE_CHECKING:
     from .request import Request
 
-logger = logging.getLogger("twinframe")
-
 HeadersInput = Mapping[str, str] | Iterable[tuple[str, str]] | None
 BodyStream = Iterable[bytes] | AsyncIterable[bytes]
-
-CHUNK_SIZE = 65536
-"""Bytes per read of a body (request or file): big enough for few calls, small enough to stream."""
 
 TEXT = "text/plain; charset=utf-8"
 HTML = "text/html; charset=utf-8"
@@ -62,25 +63,6 @@ def check_header(name: str, value: str) -> None:
             value.encode("latin-1")
         except UnicodeEncodeError:
             raise ValueError(f"header {name!r} has characters outside latin-1") from None
-
-
-def is_async_stream(stream: BodyStream) -> TypeGuard[AsyncIterable[bytes]]:
-    """True for a body stream to iterate with ``async for`` (it has ``__aiter__``)."""
-    return hasattr(stream, "__aiter__")
-
-
-def encode_chunk(chunk: str | bytes) -> bytes:
-    """One body-stream chunk as bytes to send (str as UTF-8); b"" is skipped by the senders."""
-    if type(chunk) is bytes:
-        return chunk
-    if isinstance(chunk, str):
-        return chunk.encode("utf-8")
-    return bytes(chunk)
-
-
-def log_stream_failure(request: Request) -> None:
-    """Log the exception of a body stream that failed after the headers went out."""
-    logger.exception("response stream failed mid-way: %s %s", request.method, request.path)
 
 
 class Response:
@@ -202,8 +184,6 @@ class Response:
         ``root`` (``..``, absolute paths, symlinks) answers 404. ``filename`` makes
         the browser download it under that name.
         """
-        from .files import FileResponse
-
         return FileResponse(
             path, root=root, content_type=content_type, filename=filename, headers=headers
         )
@@ -318,3 +298,171 @@ class Response:
                 close()
             except Exception:  # a generator may refuse; nothing useful to do
                 pass
+
+
+class FileResponse(Response):
+    """A file sent from disk; build it with ``Response.file``."""
+
+    def __init__(
+        self,
+        path: str | PathLike[str],
+        *,
+        root: str | PathLike[str] | None = None,
+        content_type: str | None = None,
+        filename: str | None = None,
+        headers: HeadersInput = None,
+    ) -> None:
+        full = safe_path(root, path) if root is not None else os.fspath(path)
+        try:
+            stat = os.stat(full)
+        except (OSError, ValueError):
+            raise NotFound("no such file") from None
+        if not os.path.isfile(full):
+            raise NotFound("no such file")
+        if content_type is None:
+            content_type = guess_content_type(filename or full, OCTET)
+        super().__init__(b"", 200, headers, content_type)
+        self.path = full
+        self.size = stat.st_size
+        self.mtime = stat.st_mtime
+        self.etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+        self.offset = 0
+        self.length = self.size
+        h = self.headers
+        h.setdefault("Last-Modified", formatdate(self.mtime, usegmt=True))
+        h.setdefault("ETag", self.etag)
+        h.setdefault("Accept-Ranges", "bytes")
+        if filename is not None:
+            # Plain-ASCII name for old clients; filename* carries the real one.
+            fallback = "".join(
+                c if " " <= c <= "~" and c not in '"\\' else "?" if c > "~" else ""
+                for c in filename
+            )
+            h.setdefault(
+                "Content-Disposition",
+                f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}",
+            )
+        self._set_range(0, self.size)
+
+    def _set_range(self, offset: int, length: int) -> None:
+        self.offset, self.length = offset, length
+        self.body_stream = FileChunks(self.path, offset, length)
+        self.stream_length = length
+
+    def _not_modified(self, req: Request) -> bool:
+        if_none_match = req._header("if-none-match")
+        if if_none_match is not None:
+            tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+            return "*" in tags or self.etag in tags
+        if_modified_since = req._header("if-modified-since")
+        if if_modified_since:
+            try:
+                since = parsedate_to_datetime(if_modified_since).timestamp()
+            except (TypeError, ValueError, IndexError):
+                return False
+            return int(self.mtime) <= since
+        return False
+
+    def finalize(self, req: Request) -> Response:
+        """A 304, 206 or 416 copy according to the request's conditional and Range headers."""
+        if req.method not in ("GET", "HEAD") or self.status != 200:
+            return self
+        if self._not_modified(req):
+            response = self.copy()
+            response.status = 304
+            response.content_type = None
+            response.body_stream = None
+            response.stream_length = None
+            for name in ("Content-Type", "Content-Length", "Content-Disposition", "Accept-Ranges"):
+                response.headers.popall(name, None)
+            return response
+        range_header = req._header("range")
+        if not range_header or not self._if_range_holds(req):
+            return self
+        span = parse_range(range_header, self.size)
+        if span is None:
+            return self  # unparseable or multiple ranges: the whole file (RFC 9110 allows it)
+        response = self.copy()
+        if span == (-1, -1):
+            response.status = 416
+            response.body_stream = None
+            response.stream_length = None
+            response.headers["Content-Range"] = f"bytes */{self.size}"
+            return response
+        start, end = span
+        response.status = 206
+        response.headers["Content-Range"] = f"bytes {start}-{end}/{self.size}"
+        response._set_range(start, end - start + 1)
+        return response
+
+    def _if_range_holds(self, req: Request) -> bool:
+        if_range = req._header("if-range")
+        if not if_range:
+            return True
+        if if_range.startswith('"') or if_range.startswith("W/"):
+            return if_range == self.etag
+        try:
+            return int(self.mtime) <= parsedate_to_datetime(if_range).timestamp()
+        except (TypeError, ValueError, IndexError):
+            return False
+
+    def open_body_file(self) -> IO[bytes] | None:
+        """The file open at the range start, when the range runs to its end (else None)."""
+        if self.body_stream is None or self.offset + self.length != self.size:
+            return None
+        file = open(self.path, "rb")  # the WSGI server closes it
+        file.seek(self.offset)
+        return file
+
+
+_ZERO_Q = re.compile(r"(?:^|;)\s*q\s*=\s*0(?:\.0*)?\s*(?:;|$)", re.IGNORECASE)
+
+
+# Clients send the same few Accept values over and over: remember the answers
+# (a pure function of the header; bounded, so odd values can't grow it).
+@functools.lru_cache(maxsize=512)
+def _wants_plain_text(accept: str | None) -> bool:
+    # Clients that accept text (curl -H "Accept: text/plain", some browsers'
+    # fetches) but no JSON type and no wildcard get a plain-text error.
+    if not accept:
+        return False
+    text = False
+    for media_range in accept.split(","):
+        media, _, params = media_range.partition(";")
+        if _ZERO_Q.search(params):
+            continue  # q=0 means "not this one"
+        media = media.strip().lower()
+        if media in ("*/*", "application/*") or "json" in media:
+            return False
+        if media.startswith("text/"):
+            text = True
+    return text
+
+
+def problem_response(
+    status: int,
+    detail: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    accept: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Response:
+    """Build the RFC 9457 ``application/problem+json`` response for an error status.
+
+    Falls back to ``text/plain`` when the ``accept`` header only admits text.
+    """
+    title = status_phrase(status)
+    if _wants_plain_text(accept):
+        text = f"{status} {title}" + (f": {detail}" if detail else "") + "\n"
+        response = Response(text, status=status, content_type="text/plain; charset=utf-8")
+    else:
+        problem: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+        if detail:
+            problem["detail"] = detail
+        if extra:
+            problem.update(extra)
+        body = json.dumps(problem, separators=(",", ":")).encode()
+        response = Response(body, status=status, content_type="application/problem+json")
+    if headers:
+        for name, value in headers.items():
+            response.headers[name] = value
+    return response

@@ -16,11 +16,15 @@ from urllib.parse import quote, urlencode
 
 import parse
 
-from .matching import Matcher
 from .patterns import Segment, compile_pattern
 
 __all__ = [
-    "WEBSOCKET", "Handler", "Matcher", "Route", "Router", "Segment", "compile_pattern",
+    "WEBSOCKET",
+    "Handler",
+    "Route",
+    "Router",
+    "Segment",
+    "compile_pattern",
     "is_async_callable",
 ]
 

@@ -23,13 +23,31 @@ import socket
 import socketserver
 import sys
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
+from .asgi import ASGIAdapter
 from .reload import RELOAD_CHILD, run_reloader, watch_roots
+from .wsgi import WSGIAdapter
 
-if TYPE_CHECKING:
-    from .app import App
+
+class Servable(Protocol):
+    """What the server needs of an App: its two entrypoints (``twinframe.App`` is one)."""
+
+    @property
+    def wsgi(self) -> WSGIAdapter: ...
+
+    @property
+    def asgi(self) -> ASGIAdapter: ...
+
+
+def _is_app(obj: Any) -> bool:
+    # Duck-typed rather than isinstance(obj, App): this module sits below app.py
+    # (App.run calls it), so importing App here would be an import cycle.
+    return isinstance(getattr(obj, "wsgi", None), WSGIAdapter) and isinstance(
+        getattr(obj, "asgi", None), ASGIAdapter
+    )
+
 
 Interface = Literal["wsgi", "asgi"]
 
@@ -41,7 +59,7 @@ class DevServerError(RuntimeError):
 
 
 def run(
-    app: App | str,
+    app: Servable | str,
     host: str = "127.0.0.1",
     port: int = 8000,
     interface: Interface = "wsgi",
@@ -59,10 +77,8 @@ def run(
         _serve_wsgi(target, host, port, _label(app))
 
 
-def load_app(target: str) -> App:
+def load_app(target: str) -> Servable:
     """Import ``"module:attribute"`` (the attribute defaults to ``app``) and return the App."""
-    from .app import App
-
     module_name, _, attribute = target.partition(":")
     try:
         obj: Any = importlib.import_module(module_name)
@@ -78,13 +94,13 @@ def load_app(target: str) -> App:
         except AttributeError:
             raise DevServerError(f"module {module_name!r} has no attribute {name!r}") from None
     # Accept "module:app.wsgi" / "module:app.asgi" too: both adapters keep their app.
-    obj = getattr(obj, "app", obj) if not isinstance(obj, App) else obj
-    if not isinstance(obj, App):
+    obj = getattr(obj, "app", obj) if not _is_app(obj) else obj
+    if not _is_app(obj):
         raise DevServerError(f"{target!r} is a {type(obj).__name__}, not a twinframe App")
-    return obj
+    return obj  # type: ignore[no-any-return]
 
 
-def _label(app: App | str) -> str:
+def _label(app: Servable | str) -> str:
     return app if isinstance(app, str) else repr(app)
 
 
@@ -135,7 +151,7 @@ class _QuietHandler(WSGIRequestHandler):
         sys.stderr.write(f"{self.address_string()} - {format % args}\n")
 
 
-def _serve_wsgi(app: App, host: str, port: int, label: str) -> None:
+def _serve_wsgi(app: Servable, host: str, port: int, label: str) -> None:
     _configure_logging()
     server_class = _IPv6ThreadingWSGIServer if ":" in host else _ThreadingWSGIServer
     try:
@@ -170,7 +186,7 @@ def _serve_wsgi(app: App, host: str, port: int, label: str) -> None:
 # -- ASGI: uvicorn, when installed ----------------------------------------------------
 
 
-def _serve_asgi(app: App, host: str, port: int, label: str) -> None:
+def _serve_asgi(app: Servable, host: str, port: int, label: str) -> None:
     try:
         import uvicorn
     except ImportError:

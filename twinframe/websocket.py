@@ -1,4 +1,8 @@
-"""WebSockets on ``app.asgi``: the ``WebSocket`` handlers receive, and the scope driver.
+"""WebSockets on ``app.asgi``: the ``WebSocket`` object handlers receive.
+
+``twinframe.asgi`` builds one per ``websocket`` scope and hands it to the
+pipeline (``twinframe.pipeline.dispatch_websocket``), which routes it, runs the
+hooks and the handler, and maps errors onto the protocol.
 
 A websocket handler is ``async def handler(ws, **params)`` registered with
 ``@app.websocket(pattern)``. It calls ``await ws.accept()``, exchanges
@@ -19,18 +23,18 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .asgi_connection import ASGIConnection, Message, Receive, Scope, Send
-from .errors import HTTPError, NotFound, problem_response
-from .response import Response, check_header
-from .routing import WEBSOCKET
+from .asgi_connection import ASGIConnection
+from .response import Response, check_header, problem_response
 
 if TYPE_CHECKING:
-    from .app import App
+    from .contract import Application
+    from .types import Message, Receive, Scope, Send
 
 T = TypeVar("T")
 logger = logging.getLogger("twinframe")
 
-_CONNECTING, _CONNECTED, _CLOSED = "connecting", "connected", "closed"
+# The connection's phases (``ws._phase``); the pipeline reads them too.
+CONNECTING, CONNECTED, CLOSED = "connecting", "connected", "closed"
 _MAX_REASON_BYTES = 123  # RFC 6455 5.5: a control frame payload is at most 125 bytes
 _HTTP_RESPONSE = "websocket.http.response"
 
@@ -58,7 +62,8 @@ class WebSocketDataError(ValueError):
     code = 1003
 
 
-def _reason(text: str) -> str:
+def fit_reason(text: str) -> str:
+    """``text`` cut to fit a close frame (at most 123 UTF-8 bytes, "..." marking a cut)."""
     data = text.encode("utf-8")
     if len(data) <= _MAX_REASON_BYTES:
         return text
@@ -76,14 +81,14 @@ class WebSocket(ASGIConnection):
     _default_scheme = "ws"
     _rejected = False
 
-    def __init__(self, app: App, scope: Scope, receive: Receive, send: Send) -> None:
+    def __init__(self, app: Application, scope: Scope, receive: Receive, send: Send) -> None:
         self.app = app
         self.scope = scope
         self._receive = receive
         self._send = send
         self.params = {}
         self._set_scope_target(scope)
-        self._phase = _CONNECTING
+        self._phase = CONNECTING
         self._closed_by_client = False
         self.accepted_subprotocol: str | None = None
         """The subprotocol passed to ``accept()``, or None."""
@@ -102,12 +107,12 @@ class WebSocket(ASGIConnection):
     @property
     def accepted(self) -> bool:
         """True once ``accept()`` succeeded (it stays True after close)."""
-        return self._phase != _CONNECTING and not self._rejected
+        return self._phase != CONNECTING and not self._rejected
 
     @property
     def closed(self) -> bool:
         """True once either side has closed the connection."""
-        return self._phase == _CLOSED
+        return self._phase == CLOSED
 
     # -- handshake ------------------------------------------------------------------
 
@@ -120,7 +125,7 @@ class WebSocket(ASGIConnection):
 
         ``headers`` are added to the handshake response.
         """
-        if self._phase != _CONNECTING:
+        if self._phase != CONNECTING:
             raise RuntimeError(f"accept() on a websocket that is already {self._phase}")
         if subprotocol is not None and subprotocol not in self.subprotocols:
             raise ValueError(
@@ -135,7 +140,7 @@ class WebSocket(ASGIConnection):
         await self._send_or_disconnect(
             {"type": "websocket.accept", "subprotocol": subprotocol, "headers": raw_headers}
         )
-        self._phase = _CONNECTED
+        self._phase = CONNECTED
         self.accepted_subprotocol = subprotocol
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
@@ -146,11 +151,11 @@ class WebSocket(ASGIConnection):
         """
         if len(reason.encode("utf-8")) > _MAX_REASON_BYTES:
             raise ValueError(f"a close reason is at most {_MAX_REASON_BYTES} UTF-8 bytes")
-        if self._phase == _CLOSED:
+        if self._phase == CLOSED:
             return
-        if self._phase == _CONNECTING:
+        if self._phase == CONNECTING:
             self._rejected = True
-        self._phase = _CLOSED
+        self._phase = CLOSED
         self.close_code, self.close_reason = code, reason
         try:
             await self._send({"type": "websocket.close", "code": code, "reason": reason})
@@ -173,7 +178,7 @@ class WebSocket(ASGIConnection):
             raise TypeError("a websocket handshake can only be refused with a fixed-body Response")
         header_list = response.header_list()
         self._rejected = True
-        self._phase = _CLOSED
+        self._phase = CLOSED
         self.close_code = 1000
         start: Message = {
             "type": "websocket.http.response.start",
@@ -193,9 +198,9 @@ class WebSocket(ASGIConnection):
 
         Raises ``WebSocketDisconnect`` when the connection is (or gets) closed.
         """
-        if self._phase == _CONNECTING:
+        if self._phase == CONNECTING:
             raise RuntimeError("call await ws.accept() before receiving")
-        if self._phase == _CLOSED:
+        if self._phase == CLOSED:
             raise WebSocketDisconnect(self.close_code or 1005, self.close_reason)
         message = await self._receive()
         kind = message["type"]
@@ -209,7 +214,7 @@ class WebSocket(ASGIConnection):
                 raise WebSocketDisconnect(1009, reason)
             return data
         if kind == "websocket.disconnect":
-            self._phase = _CLOSED
+            self._phase = CLOSED
             self._closed_by_client = True
             self.close_code = int(message.get("code") or 1005)
             self.close_reason = message.get("reason") or ""
@@ -246,15 +251,15 @@ class WebSocket(ASGIConnection):
 
     def iter_text(self) -> AsyncIterator[str]:
         """``async for text in ws.iter_text()``: messages until the client disconnects."""
-        return _until_disconnect(self.receive_text)
+        return _until_client_leaves(self.receive_text)
 
     def iter_bytes(self) -> AsyncIterator[bytes]:
         """``async for data in ws.iter_bytes()``: messages until the client disconnects."""
-        return _until_disconnect(self.receive_bytes)
+        return _until_client_leaves(self.receive_bytes)
 
     def iter_json(self) -> AsyncIterator[Any]:
         """``async for value in ws.iter_json()``: parsed messages until the client disconnects."""
-        return _until_disconnect(self.receive_json)
+        return _until_client_leaves(self.receive_json)
 
     # -- sending ----------------------------------------------------------------------
 
@@ -275,9 +280,9 @@ class WebSocket(ASGIConnection):
         await self.send_text(json.dumps(value, separators=(",", ":")))
 
     async def _send_message(self, message: Message) -> None:
-        if self._phase == _CONNECTING:
+        if self._phase == CONNECTING:
             raise RuntimeError("call await ws.accept() before sending")
-        if self._phase == _CLOSED:
+        if self._phase == CLOSED:
             if self._closed_by_client:
                 raise WebSocketDisconnect(self.close_code or 1006, self.close_reason)
             raise RuntimeError(
@@ -289,13 +294,13 @@ class WebSocket(ASGIConnection):
         try:
             await self._send(message)
         except OSError as exc:
-            self._phase = _CLOSED
+            self._phase = CLOSED
             self._closed_by_client = True
             self.close_code = self.close_code or 1006
             raise WebSocketDisconnect(self.close_code, self.close_reason) from exc
 
 
-async def _until_disconnect(receive: Callable[[], Awaitable[T]]) -> AsyncIterator[T]:
+async def _until_client_leaves(receive: Callable[[], Awaitable[T]]) -> AsyncIterator[T]:
     try:
         while True:
             yield await receive()
@@ -305,70 +310,3 @@ async def _until_disconnect(receive: Callable[[], Awaitable[T]]) -> AsyncIterato
 
 def _size(data: str | bytes) -> int:
     return len(data.encode("utf-8")) if isinstance(data, str) else len(data)
-
-
-async def serve_websocket(app: App, scope: Scope, receive: Receive, send: Send) -> None:
-    """Serve one ASGI ``websocket`` scope: route it, run the hooks and the handler."""
-    message = await receive()
-    if message["type"] != "websocket.connect":
-        return  # the client left before the handshake
-    ws = WebSocket(app, scope, receive, send)
-    try:
-        await _run(app, ws)
-    except WebSocketDisconnect as exc:
-        logger.debug("websocket %s: client gone (%s)", ws.path, exc.code)
-    except WebSocketDataError as exc:
-        if ws._phase == _CONNECTING:
-            await _finish(ws._reject(400, str(exc), None))
-        else:
-            logger.debug("websocket %s: closing on bad data: %s", ws.path, exc)
-            await _finish(ws.close(exc.code, _reason(str(exc))))
-    except HTTPError as exc:
-        if ws._phase == _CONNECTING:
-            await _finish(ws._reject(exc.status, exc.detail, exc.headers))
-        else:
-            code = 1008 if exc.status < 500 else 1011
-            await _finish(ws.close(code, _reason(exc.detail or exc.title)))
-    except Exception as exc:
-        logger.error("unhandled exception in websocket handler for %s", ws.path, exc_info=exc)
-        if ws._phase == _CONNECTING:
-            await _finish(ws._reject(500, None, None))
-        else:
-            await _finish(ws.close(1011))
-    else:
-        # A handler that returns ends the conversation: 1000 after accept, 403 before.
-        await _finish(ws.close())
-
-
-async def _run(app: App, ws: WebSocket) -> None:
-    if ws._error is not None:
-        raise ws._error
-    found = app.matcher.match(WEBSOCKET, ws.path)
-    if found is None:
-        raise NotFound("no websocket route at this path")
-    route, params = found
-    ws.route = route
-    ws.params = params
-    for hook, is_async in app._before_websocket:
-        result = await ws._invoke(hook, is_async, ws)
-        if isinstance(result, Response):
-            if ws._phase != _CONNECTING:
-                raise RuntimeError(
-                    f"before_websocket hook {hook!r} returned a Response after accept()"
-                )
-            await ws._reject_with(result)
-            return
-        if result is not None:
-            raise TypeError(f"before_websocket hook {hook!r} returned {type(result).__name__}; "
-                            "return None or a Response")
-        if ws._phase == _CLOSED:
-            return  # the hook closed (refused) the connection
-    await route.handler(ws, **params)
-
-
-async def _finish(closing: Any) -> None:
-    # Closing after an error must not raise a second error from a gone client.
-    try:
-        await closing
-    except (OSError, WebSocketDisconnect):
-        pass

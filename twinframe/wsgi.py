@@ -1,6 +1,6 @@
 """The WSGI (PEP 3333) adapter: environ -> Request, Response -> start_response.
 
-The shared pipeline (``App.dispatch``) is a coroutine; under WSGI it never
+The shared pipeline (``twinframe.pipeline.dispatch``) is a coroutine; under WSGI it never
 suspends (sync code is called directly, async code runs on the worker thread's
 own event loop), so it is driven here with a single ``send(None)``.
 """
@@ -12,31 +12,26 @@ import atexit
 import logging
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from . import gevent_loop
 from .concurrency import iterate_on_thread_loop, run_on_thread_loop, thread_loop
-from .errors import BadRequest, ClientDisconnect, PayloadTooLarge, problem_response
-from .request import Request, host_and_port
-from .response import CHUNK_SIZE, Response, encode_chunk, is_async_stream, log_stream_failure
+from .errors import BadRequest, ClientDisconnect, PayloadTooLarge
+from .files import CHUNK_SIZE
+from .pipeline import dispatch
+from .request import Request
+from .response import Response, problem_response
+from .sending import encode_chunk, is_async_stream, log_stream_failure
+from .status import STATUS_LINES, status_line
+from .target import host_and_port
 
 if TYPE_CHECKING:
-    from .app import App
+    from .contract import Application
+    from .types import Environ, StartResponse
 
 T = TypeVar("T")
 logger = logging.getLogger("twinframe")
 
-Environ = dict[str, Any]
-
-
-class StartResponse(Protocol):
-    def __call__(
-        self, status: str, headers: list[tuple[str, str]], exc_info: Any = ..., /
-    ) -> Any: ...
-
-
-_STATUS_LINES = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
 _ENVIRON_KEYS = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
 
 
@@ -50,9 +45,9 @@ def _environ_key(name: str) -> str:
 class WSGIRequest(Request):
     """A Request read from a WSGI environ (``req.environ`` holds the original)."""
 
-    _sync_inline = True  # _call runs the function directly
+    _sync_inline = True  # PERF: _call just calls, so the pipeline calls itself
 
-    def __init__(self, app: App, environ: Environ) -> None:
+    def __init__(self, app: Application, environ: Environ) -> None:
         self.app = app
         self.environ = environ
         self.method = environ["REQUEST_METHOD"]
@@ -156,6 +151,10 @@ class WSGIRequest(Request):
             self._has_no_body()  # no length, input not terminated: 411 if chunked
             self._body = b""
 
+    def _continue_body(self, received: Any) -> None:
+        # Never called: _start_body reads in place and returns None.
+        raise AssertionError("WSGI reads the body in _start_body")
+
     def _read_to_end(self, limit: int) -> bytes:
         stream = self.environ["wsgi.input"]
         chunks = []
@@ -184,7 +183,7 @@ class WSGIRequest(Request):
 class WSGIAdapter:
     """The app as a WSGI callable; ``gunicorn module:app.wsgi`` serves it."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: Application) -> None:
         self.app = app
         self._started = False
         self._startup_error: BaseException | None = None
@@ -203,7 +202,7 @@ class WSGIAdapter:
             headers = response.header_list()
         else:
             # The pipeline never suspends under WSGI: one send() runs it to the end.
-            pipeline = self.app.dispatch(req)
+            pipeline = dispatch(self.app, req)
             try:
                 pipeline.send(None)
             except StopIteration as done:
@@ -211,7 +210,8 @@ class WSGIAdapter:
             else:
                 pipeline.close()
                 raise RuntimeError("twinframe's pipeline suspended under WSGI; this is a bug")
-        start_response(_STATUS_LINES.get(response.status) or f"{response.status} Unknown", headers)
+        # PERF: the table lookup inline; status_line() only for a status outside it.
+        start_response(STATUS_LINES.get(response.status) or status_line(response.status), headers)
         if response.body_stream is None:
             return [response.body]
         file_wrapper = environ.get("wsgi.file_wrapper")

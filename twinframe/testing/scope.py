@@ -8,7 +8,7 @@ from urllib.parse import unquote_to_bytes
 
 import httpx
 
-from ..response import CHUNK_SIZE
+from ..files import CHUNK_SIZE
 
 BODY_CHUNK = CHUNK_SIZE
 """How much of a request body reaches the app per ASGI message (a server's typical read)."""
@@ -97,5 +97,3 @@ def wsgi_environ(request: httpx.Request, wsgi_input: Any) -> dict[str, Any]:
             key = "HTTP_" + key
         environ[key] = f"{environ[key]},{value}" if key in environ else value
     return environ
-
-
