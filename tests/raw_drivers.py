@@ -122,7 +122,7 @@ def call_wsgi(
     environ: dict[str, Any] = {
         "REQUEST_METHOD": method,
         "SCRIPT_NAME": root_path,
-        "PATH_INFO": full_path[len(root_path):],
+        "PATH_INFO": full_path[len(root_path) :],
         "QUERY_STRING": query.decode("latin-1"),
         "RAW_URI": target.decode("latin-1"),
         "SERVER_NAME": "testserver",

@@ -364,9 +364,7 @@ async def _lifespan_messages(app: App, *requests: str) -> list[dict[str, Any]]:
 
 def test_asgi_lifespan_protocol_complete():
     log: list[str] = []
-    sent = asyncio.run(
-        _lifespan_messages(hooks_app(log), "lifespan.startup", "lifespan.shutdown")
-    )
+    sent = asyncio.run(_lifespan_messages(hooks_app(log), "lifespan.startup", "lifespan.shutdown"))
     assert sent == [{"type": "lifespan.startup.complete"}, {"type": "lifespan.shutdown.complete"}]
     assert len(log) == 4
 

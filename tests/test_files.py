@@ -381,7 +381,10 @@ class FakeFileWrapper:
 
 def call_wsgi(app: App, path: str, **extra_environ: str) -> tuple[str, dict[str, str], bytes]:
     environ: dict[str, object] = {
-        "PATH_INFO": path, "SCRIPT_NAME": "", "QUERY_STRING": "", **extra_environ
+        "PATH_INFO": path,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        **extra_environ,
     }
     setup_testing_defaults(environ)
     environ["wsgi.file_wrapper"] = FakeFileWrapper

@@ -58,7 +58,12 @@ def test_lifespan_context_manager_wraps_the_hooks(make_client):
     with make_client(app) as client:
         assert client.get("/pool").text == "open"
     assert log == [
-        "enter", "start 1 (sync)", "start 2 (async)", "stop 1 (async)", "stop 2 (sync)", "exit",
+        "enter",
+        "start 1 (sync)",
+        "start 2 (async)",
+        "stop 1 (async)",
+        "stop 2 (sync)",
+        "exit",
     ]
     assert app.state.pool == "closed"
 
@@ -119,5 +124,3 @@ def test_a_failing_shutdown_hook_is_logged_and_the_others_still_run(make_client,
 
 
 # -- WSGI: once per process, before the first request --------------------------------
-
-

@@ -1,4 +1,5 @@
-"""The code-quality gates run as tests: ``mypy --strict twinframe`` and ``ruff check``."""
+"""The code-quality gates run as tests: ``mypy --strict twinframe``, ``ruff check``,
+``ruff format --check``, and no test module importing conftest."""
 
 from __future__ import annotations
 
@@ -29,6 +30,13 @@ def test_ruff_check() -> None:
     paths = [name for name in LINTED if (ROOT / name).is_dir()]
     paths += sorted(path.name for path in ROOT.glob("*.py"))  # gunicorn.conf.py
     result = _run(["ruff", "check", "--no-cache", *paths])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format() -> None:
+    paths = [name for name in LINTED if (ROOT / name).is_dir()]
+    paths += sorted(path.name for path in ROOT.glob("*.py"))  # gunicorn.conf.py
+    result = _run(["ruff", "format", "--check", "--no-cache", *paths])
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -28,7 +28,11 @@ def test_method_path_and_params(make_client):
     @app.route("/items/{id:d}/{slug}", methods=["GET", "PUT", "DELETE"])
     def item(req, id, slug):
         return {
-            "method": req.method, "path": req.path, "params": req.params, "id": id, "slug": slug
+            "method": req.method,
+            "path": req.path,
+            "params": req.params,
+            "id": id,
+            "slug": slug,
         }
 
     client = make_client(app)
@@ -91,8 +95,13 @@ def test_query_multidict(make_client):
         "space": "a b c",
         "utf8": "été",
         "items": [
-            ["tag", "a"], ["tag", "b"], ["blank", ""], ["flag", ""],
-            ["space", "a b c"], ["utf8", "été"], ["tag", "c"],
+            ["tag", "a"],
+            ["tag", "b"],
+            ["blank", ""],
+            ["flag", ""],
+            ["space", "a b c"],
+            ["utf8", "été"],
+            ["tag", "c"],
         ],
     }
     assert client.get("/q").json()["tags"] == []
@@ -143,7 +152,10 @@ def test_headers_case_insensitive_and_repeated(make_client):
     data = client.get(
         "/",
         headers=[
-            ("X-Custom", "Value"), ("X-Tag", "one"), ("X-Tag", "two"), ("User-Agent", "probe/1")
+            ("X-Custom", "Value"),
+            ("X-Tag", "one"),
+            ("X-Tag", "two"),
+            ("User-Agent", "probe/1"),
         ],
     ).json()
     assert data == {

@@ -130,9 +130,7 @@ def test_redirect_refuses_non_3xx():
 
 
 def test_header_in_headers_overrides_content_type(make_client):
-    response = serve(
-        make_client, lambda: Response("x", headers={"Content-Type": "text/x-custom"})
-    )
+    response = serve(make_client, lambda: Response("x", headers={"Content-Type": "text/x-custom"}))
     assert response.headers.get_list("content-type") == ["text/x-custom"]
 
 

@@ -364,4 +364,3 @@ def test_asgi_app_that_never_answers_fails_the_test_instead_of_hanging():
                 next(chunks)
         # The stalled calls were cancelled: the client still serves and shuts down.
         assert client.get("/missing").status_code == 404
-

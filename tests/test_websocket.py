@@ -81,10 +81,16 @@ def test_connection_attributes_and_subprotocol(clients):
     @app.websocket("/info/{n:d}", name="info")
     async def info(ws: WebSocket, n: int) -> None:
         seen.update(
-            path=ws.path, params=ws.params, query=ws.query.get("q"),
-            header=ws.headers.get("x-token"), cookie=ws.cookies.get("sid"), client=ws.client,
-            url=ws.url, offered=ws.subprotocols,
-            app=ws.app is app, url_for=ws.url_for("info", n=5),
+            path=ws.path,
+            params=ws.params,
+            query=ws.query.get("q"),
+            header=ws.headers.get("x-token"),
+            cookie=ws.cookies.get("sid"),
+            client=ws.client,
+            url=ws.url,
+            offered=ws.subprotocols,
+            app=ws.app is app,
+            url_for=ws.url_for("info", n=5),
         )
         ws.state.user = "ann"
         await ws.accept(subprotocol="chat.v2", headers={"X-Server": "twin"})
@@ -104,9 +110,16 @@ def test_connection_attributes_and_subprotocol(clients):
             ws.receive_text()
         assert closed.value.code == 1000
     assert seen == {
-        "path": "/info/7", "params": {"n": 7}, "query": "é", "header": "t0k", "cookie": "abc",
-        "client": ("127.0.0.1", 50000), "url": "ws://testserver/info/7?q=%C3%A9",
-        "offered": ["chat.v1", "chat.v2"], "app": True, "url_for": "/info/5",
+        "path": "/info/7",
+        "params": {"n": 7},
+        "query": "é",
+        "header": "t0k",
+        "cookie": "abc",
+        "client": ("127.0.0.1", 50000),
+        "url": "ws://testserver/info/7?q=%C3%A9",
+        "offered": ["chat.v1", "chat.v2"],
+        "app": True,
+        "url_for": "/info/5",
     }
 
 

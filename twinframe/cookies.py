@@ -15,7 +15,7 @@ from email.utils import format_datetime
 # Cookie names are RFC 7230 tokens; values may not hold separators a browser would
 # split on. Anything else is refused when *writing*, never when reading.
 _NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
-_VALUE = re.compile(r'[\x21\x23-\x2B\x2D-\x3A\x3C-\x5B\x5D-\x7E]*\Z')
+_VALUE = re.compile(r"[\x21\x23-\x2B\x2D-\x3A\x3C-\x5B\x5D-\x7E]*\Z")
 _SAMESITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
 
 

@@ -79,4 +79,3 @@ def _settle(task: asyncio.Task[Any], result: Any) -> None:
         result.set_exception(task.exception())
     else:
         result.set(task.result())
-

@@ -27,8 +27,14 @@ _INDEX_FROM = 8
 
 class _Node:
     __slots__ = (
-        "by_prefix", "catchall", "dynamic", "dynamic_sources", "endpoints", "prefix_lengths",
-        "static", "unprefixed",
+        "by_prefix",
+        "catchall",
+        "dynamic",
+        "dynamic_sources",
+        "endpoints",
+        "prefix_lengths",
+        "static",
+        "unprefixed",
     )
 
     def __init__(self) -> None:

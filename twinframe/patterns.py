@@ -39,7 +39,14 @@ class Segment:
 
 # parse's own format types (see its documentation); anything else must be registered.
 _BUILTIN_TYPES = frozenset("lwWsSdDnxXoObfFeEgG%") | {
-    "ti", "te", "th", "ta", "tg", "tc", "tt", "ts"
+    "ti",
+    "te",
+    "th",
+    "ta",
+    "tg",
+    "tc",
+    "tt",
+    "ts",
 }
 
 
@@ -183,8 +190,10 @@ def _compile_segment(
     if len(set(names)) != len(names):
         raise ValueError(f"route {pattern!r}: a field name appears twice in {source!r}")
     url_pieces = tuple((lit, name) for lit, name, _, _ in pieces)
-    shape = "".join(lit + ("{:" + (spec or "") + "}" if name is not None else "")
-                    for lit, name, spec, _ in pieces)
+    shape = "".join(
+        lit + ("{:" + (spec or "") + "}" if name is not None else "")
+        for lit, name, spec, _ in pieces
+    )
     if len(pieces) == 1 and pieces[0][0] == "":
         _, whole, spec, conversion = pieces[0]
         assert whole is not None
