@@ -74,7 +74,7 @@ def blog_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "blog.sqlite3")
     server: PostgresServer = request.getfixturevalue("postgres")
-    return server.create_database()
+    return server.new_database()
 
 
 # Per-test timeouts (pytest-timeout): the pytest config's `timeout` (60 s) for

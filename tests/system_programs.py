@@ -172,14 +172,19 @@ class PostgresServer:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
-    def create_database(self) -> str:
-        """A new, empty database; its URL (each test gets its own)."""
+    def new_database(self) -> str:
+        """The URL of a new, empty database of its own (each test gets one).
+
+        It is a schema of its own in the cluster's one database, chosen by the
+        URL's ``search_path``: a new schema takes milliseconds, where each
+        CREATE DATABASE copies (and logs) a 7 MB template.
+        """
         import psycopg
 
         name = f"test_{os.getpid()}_{next(self._names)}"
         with psycopg.connect(self.url(), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
-        return self.url(name)
+            conn.execute(f"CREATE SCHEMA {name}")  # type: ignore[arg-type]
+        return f"{self.url()}?options=-csearch_path%3D{name}"
 
 
 def run_postgres() -> Iterator[PostgresServer]:

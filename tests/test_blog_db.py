@@ -219,7 +219,7 @@ def test_postgres_processes_starting_together_all_succeed(postgres: PostgresServ
     # Two gunicorn -w 2 and a uvicorn starting at once on a new database: concurrent
     # CREATE TABLE IF NOT EXISTS fails on PostgreSQL's catalog without the advisory lock.
     for round_ in range(5):
-        url = postgres.create_database()
+        url = postgres.new_database()
         keys: list[str] = []
 
         def start_worker(wait: Callable[[], None], url: str = url, keys: list[str] = keys) -> None:

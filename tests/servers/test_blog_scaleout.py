@@ -50,7 +50,7 @@ def test_three_servers_on_one_postgres_lose_and_duplicate_nothing(
     server_factory: Callable[..., Server], postgres: PostgresServer, tmp_path: Path
 ) -> None:
     unused = tmp_path / "unused.sqlite3"  # the URL wins over BLOG_DB
-    env = {"BLOG_DATABASE_URL": postgres.create_database(), "BLOG_DB": str(unused)}
+    env = {"BLOG_DATABASE_URL": postgres.new_database(), "BLOG_DB": str(unused)}
     servers = [server_factory(command, env=env, wait=False) for command in COMMANDS]
     for server in servers:
         _wait_until_serving(server)

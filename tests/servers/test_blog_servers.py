@@ -75,7 +75,7 @@ def test_blog_html_and_json(
     name: str,
     database: str,
 ) -> None:
-    url = request.getfixturevalue("postgres").create_database() if database == "postgresql" else ""
+    url = request.getfixturevalue("postgres").new_database() if database == "postgresql" else ""
     server = _start(server_factory, tmp_path, name, url)
     # No keep-alive: with several workers, each request may land on another process,
     # which is what the flash cookie (signed with a key every worker shares) must survive.
