@@ -49,3 +49,12 @@ def test_no_test_module_imports_from_conftest() -> None:
         if re.search(r"^\s*(from conftest import|import conftest)", path.read_text(), re.M)
     ]
     assert offenders == []
+
+
+def test_the_pre_commit_hooks_run_the_same_gates() -> None:
+    # pyyaml comes with uvicorn[standard], in the test extra.
+    import yaml
+
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    entries = {hook["entry"] for repo in config["repos"] for hook in repo["hooks"]}
+    assert entries == {"ruff format", "ruff check", "mypy --strict twinframe"}

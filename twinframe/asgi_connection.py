@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+# PERF: header names as the bytes ASGI carries, encoded once per name, not per lookup.
 _NAMES: dict[str, bytes] = {}
 
 

@@ -40,7 +40,7 @@ class HTTPConnection(_Contract):
     # over-long URL): answered before routing.
     _error: Exception | None = None
 
-    # Built lazily; class-level defaults keep construction cheap.
+    # PERF: built lazily; class-level defaults keep construction cheap.
     _headers: CIMultiDictProxy[str] | None = None
     _query: MultiDictProxy[str] | None = None
     _cookies: dict[str, str] | None = None

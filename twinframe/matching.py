@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 Match = tuple["Route", Params]
 # (registration order at its node, the segment's literal prefix, matcher, child node)
 _Dynamic = tuple[int, str, SegmentMatcher, "_Node"]
-# Below this many dynamic children a node tries them one by one: cheaper than the index.
+# PERF: below this many dynamic children a node tries them one by one: cheaper than the index.
 _INDEX_FROM = 8
 
 

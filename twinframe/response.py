@@ -37,10 +37,10 @@ OCTET = "application/octet-stream"
 
 # Statuses whose responses carry no body, so no Content-Type or Content-Length.
 NO_BODY_STATUSES = frozenset({204, 304})
-# Content types twinframe itself sets: known to be valid header values, so
+# PERF: content types twinframe itself sets are known to be valid header values, so
 # header_list() needn't check them again on every response.
 _KNOWN_CONTENT_TYPES = frozenset({TEXT, HTML, JSON, OCTET, "application/problem+json"})
-# One encoder for every Response.json: json.dumps() with non-default options
+# PERF: one encoder for every Response.json: json.dumps() with non-default options
 # builds a new JSONEncoder per call.
 _encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -418,7 +418,7 @@ class FileResponse(Response):
 _ZERO_Q = re.compile(r"(?:^|;)\s*q\s*=\s*0(?:\.0*)?\s*(?:;|$)", re.IGNORECASE)
 
 
-# Clients send the same few Accept values over and over: remember the answers
+# PERF: clients send the same few Accept values over and over: remember the answers
 # (a pure function of the header; bounded, so odd values can't grow it).
 @functools.lru_cache(maxsize=512)
 def _wants_plain_text(accept: str | None) -> bool:

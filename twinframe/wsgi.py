@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 logger = logging.getLogger("twinframe")
 
+# PERF: environ keys for header names, built once per name, not per lookup.
 _ENVIRON_KEYS = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
 
 
@@ -201,7 +202,8 @@ class WSGIAdapter:
             response = problem_response(500, None, None, req._header("accept"))
             headers = response.header_list()
         else:
-            # The pipeline never suspends under WSGI: one send() runs it to the end.
+            # PERF: the pipeline never suspends under WSGI: one send() runs it to the
+            # end, with no event loop involved.
             pipeline = dispatch(self.app, req)
             try:
                 pipeline.send(None)
