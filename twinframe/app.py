@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
+from os import PathLike
 from types import SimpleNamespace
 from typing import Any, Literal, TypeVar
 
@@ -17,7 +18,8 @@ from .asgi import ASGIAdapter
 from .concurrency import ThreadPool
 from .contract import ErrorKey
 from .matching import Matcher
-from .routing import Handler, Router, is_async_callable
+from .routing import Handler, Route, Router, is_async_callable
+from .static import StaticFiles
 from .wsgi import WSGIAdapter
 
 logger = logging.getLogger("twinframe")
@@ -106,6 +108,27 @@ class App(Router):
         if matcher is None:
             matcher = self._matcher = Matcher(self.routes)
         return matcher
+
+    def static(
+        self,
+        prefix: str,
+        directory: str | PathLike[str],
+        *,
+        max_age: int | None = 3600,
+        name: str = "static",
+    ) -> Route:
+        """Serve the files under ``directory`` at ``prefix`` (``app.static("/static", "public")``).
+
+        ``GET prefix/<path>`` answers with the file (content type, ETag and
+        Last-Modified with 304, Range, HEAD), ``Cache-Control: public,
+        max-age=<max_age>``, and the precompressed ``<path>.gz`` beside it for
+        clients that accept gzip. Paths outside the directory, hidden files and
+        directories answer 404. ``url_for(name, path="style.css")`` builds a URL.
+        """
+        if not prefix.startswith("/") or (prefix.endswith("/") and prefix != "/"):
+            raise ValueError(f"static prefix {prefix!r} must start with '/' and not end with '/'")
+        handler = StaticFiles(directory, max_age=max_age)
+        return self.add_route(prefix.rstrip("/") + "/{path:path}", handler, ("GET",), name)
 
     def before_request(self, hook: F) -> F:
         """Decorator: ``hook(req)`` runs before each routed handler.

@@ -22,9 +22,25 @@ CHUNK_SIZE = 65536
 _UTF8_TYPES = ("application/javascript", "application/json")
 
 
+# Compressed files (data.csv.gz): guess_type gives the inner type and the encoding;
+# served as they are, they are archives of that encoding, not that type.
+_ENCODED_TYPES = {
+    "gzip": "application/gzip",
+    "bzip2": "application/x-bzip2",
+    "xz": "application/x-xz",
+    "br": "application/x-brotli",
+    "compress": "application/x-compress",
+}
+
+
 def guess_content_type(name: str, default: str) -> str:
-    """The Content-Type for a file called ``name`` (text types with ``charset=utf-8``)."""
-    guessed, _ = mimetypes.guess_type(name)
+    """The Content-Type for a file called ``name`` (text types with ``charset=utf-8``).
+
+    A compressed file (``.gz``, ``.bz2``...) is its archive type (``application/gzip``).
+    """
+    guessed, encoding = mimetypes.guess_type(name)
+    if encoding is not None:
+        return _ENCODED_TYPES.get(encoding, default)
     content_type = guessed or default
     if content_type.startswith("text/") or content_type in _UTF8_TYPES:
         content_type += "; charset=utf-8"
