@@ -25,6 +25,7 @@ from .forms import UploadedFile
 from .request import Request
 from .response import Response
 from .routing import Route, Router
+from .sse import Event
 from .websocket import WebSocket, WebSocketDataError, WebSocketDisconnect
 
 __version__ = "0.1.0"
@@ -33,6 +34,7 @@ __all__ = [
     "App",
     "BadRequest",
     "Conflict",
+    "Event",
     "Forbidden",
     "Gone",
     "HTTPError",

@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .after_response import run_after_response
 from .asgi_connection import ASGIConnection
 from .concurrency import anext_or
 from .errors import ClientDisconnect, PayloadTooLarge
@@ -135,22 +136,34 @@ class ASGIAdapter:
         # less per request.
         req = ASGIRequest(self.app, scope, receive)
         response, headers = await dispatch(self.app, req)
-        if req._disconnected:
-            # The client left before its request was complete: sending would only
-            # make the server raise (ASGI spec) or write to a closed socket.
-            await close_unsent(req, response)
-            return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status,
-                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
-            }
-        )
-        if response.body_stream is None:
-            await send({"type": "http.response.body", "body": response.body})
-            return
-        await self._send_stream(req, response, send)
+        try:
+            if req._disconnected:
+                # The client left before its request was complete: sending would only
+                # make the server raise (ASGI spec) or write to a closed socket.
+                await close_unsent(req, response)
+                return
+            try:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": response.status,
+                        "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+                    }
+                )
+                if response.body_stream is None:
+                    await send({"type": "http.response.body", "body": response.body})
+                    return
+            except OSError:
+                # ASGI 2.4: send() raises OSError once the client has gone.
+                logger.debug("client went away before the response: %s %s", req.method, req.path)
+                await close_unsent(req, response)
+                return
+            await self._send_stream(req, response, send)
+        finally:
+            # After the final body message (or the client's leaving): the work the
+            # handler scheduled with req.after_response().
+            if req._after_response is not None:
+                await run_after_response(req)
 
     async def _send_stream(self, req: ASGIRequest, response: Response, send: Send) -> None:
         stream = response.body_stream
@@ -169,8 +182,8 @@ class ASGIAdapter:
             async for chunk in chunks:
                 data = encode_chunk(chunk)
                 if data:
-                    await send({"type": "http.response.body", "body": data, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+                    await _send_body(send, data, True)
+            await _send_body(send, b"", False)
 
         try:
             if req._body_done or req._body is not None:
@@ -219,6 +232,14 @@ class ASGIAdapter:
                     return
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+async def _send_body(send: Send, data: bytes, more: bool) -> None:
+    try:
+        await send({"type": "http.response.body", "body": data, "more_body": more})
+    except OSError as exc:
+        # ASGI 2.4: send() raises OSError once the client has gone (not a stream failure).
+        raise ClientDisconnect() from exc
 
 
 async def _stop_on_disconnect(work: Awaitable[None], receive: Receive) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import logging
+import queue
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,6 +21,7 @@ from typing import Any, TypeVar
 from . import gevent_loop
 
 T = TypeVar("T")
+logger = logging.getLogger("twinframe")
 D = TypeVar("D")
 
 _local = threading.local()
@@ -144,6 +147,87 @@ class ThreadPool:
 def _next_or(iterator: Iterator[T], default: object) -> T | object:
     # next() with a default, as a plain function executor.submit() can type.
     return next(iterator, default)
+
+
+async def iterate_in_thread(iterator: Iterator[T]) -> AsyncIterator[T]:
+    """Iterate a blocking iterator from async code, in a thread of its own.
+
+    For long-lived producers (event streams) that would otherwise hold a pool
+    thread for their whole life. The thread starts with the first item and
+    closes the iterator itself once the consumer stops (exhausted, closed,
+    cancelled): the consumer never waits for a step still blocked in the
+    iterator; that step finishes, then the iterator is closed. Under gevent the
+    thread is a greenlet.
+    """
+    loop = asyncio.get_running_loop()
+    # Looked up at call time: gevent's monkeypatching replaces both.
+    steps: queue.SimpleQueue[asyncio.Future[Any] | None] = queue.SimpleQueue()
+    context = contextvars.copy_context()
+    thread = threading.Thread(
+        target=context.run,
+        args=(_produce, iterator, steps, loop),
+        name="twinframe-producer",
+        daemon=True,
+    )
+    thread.start()
+    try:
+        while True:
+            step: asyncio.Future[Any] = loop.create_future()
+            steps.put(step)
+            item = await step
+            if item is _EXHAUSTED:
+                return
+            yield item
+    finally:
+        steps.put(None)  # the thread closes the iterator after its current step
+
+
+_EXHAUSTED = object()
+
+
+def _produce(
+    iterator: Iterator[Any],
+    steps: queue.SimpleQueue[asyncio.Future[Any] | None],
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """The producer thread of ``iterate_in_thread``: one ``next()`` per requested step."""
+    try:
+        while (step := steps.get()) is not None:
+            try:
+                item = next(iterator, _EXHAUSTED)
+            except BaseException as exc:  # handed to the consumer, which raises it
+                _settle_threadsafe(loop, step, None, exc)
+                return
+            _settle_threadsafe(loop, step, item, None)
+            if item is _EXHAUSTED:
+                return
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:
+                logger.exception("closing an abandoned stream producer failed")
+
+
+def _settle_threadsafe(
+    loop: asyncio.AbstractEventLoop,
+    step: asyncio.Future[Any],
+    item: Any,
+    error: BaseException | None,
+) -> None:
+    def settle() -> None:
+        if step.done():  # cancelled: the consumer has gone
+            return
+        if error is not None:
+            step.set_exception(error)
+        else:
+            step.set_result(item)
+
+    try:
+        loop.call_soon_threadsafe(settle)
+    except RuntimeError:
+        pass  # the loop is closed: nobody is waiting for this item any more
 
 
 def iterate_on_thread_loop(iterator: AsyncIterator[T]) -> Iterator[T]:

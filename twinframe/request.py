@@ -82,9 +82,29 @@ class Request(HTTPConnection, _Contract):
     _form: MultiDictProxy[str] | None = None
     _files: MultiDictProxy[UploadedFile] | None = None
     _consumed = False
+    # What req.after_response() registered: (fn, args, kwargs), in order; None for
+    # none, so a request that registers nothing costs one attribute read.
+    _after_response: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] | None = None
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path}>"
+
+    def after_response(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+        """Run ``fn(*args, **kwargs)`` (sync or async) once the whole response has been sent.
+
+        Functions run in registration order, for this request only; one that
+        raises is logged and the others still run. In-process work that dies with
+        the process: use a job queue for work that must survive (docs/streaming.md).
+        """
+        tasks = self._after_response
+        if tasks is None:
+            tasks = self._after_response = []
+        tasks.append((fn, args, kwargs))
+
+    @property
+    def last_event_id(self) -> str | None:
+        """The ``Last-Event-ID`` header a reconnecting ``EventSource`` sends, or None."""
+        return self._header("last-event-id")
 
     # -- the adapter contract's body part (twinframe.contract.RequestBody) ---------
 

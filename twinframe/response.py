@@ -20,6 +20,7 @@ from multidict import CIMultiDict
 from .cookies import format_set_cookie
 from .errors import NotFound
 from .files import FileChunks, guess_content_type, parse_range, safe_path
+from .sse import EVENT_STREAM, EventSource, EventStream
 from .status import status_phrase
 
 R = TypeVar("R", bound="Response")
@@ -166,6 +167,31 @@ class Response:
         """
         response = cls(b"", status, headers, content_type)
         response.body_stream = chunks
+        return response
+
+    @classmethod
+    def sse(
+        cls,
+        events: EventSource,
+        *,
+        ping: float | None = 15.0,
+        retry: int | None = None,
+        headers: HeadersInput = None,
+    ) -> Response:
+        """A ``text/event-stream`` of server-sent events, each sent as soon as it is produced.
+
+        ``events`` is a sync or async iterable of ``Event``, ``str`` (the data) or
+        ``dict``/``list`` (JSON data). After ``ping`` seconds without an event a
+        ``: ping`` comment keeps proxies and browsers connected (None: never).
+        ``retry`` (milliseconds) tells the browser how long to wait before
+        reconnecting. A sync iterable runs in a thread of its own, so it may block.
+        See docs/streaming.md.
+        """
+        response = cls(b"", 200, headers, EVENT_STREAM)
+        own = response.headers
+        own.setdefault("Cache-Control", "no-cache")
+        own.setdefault("X-Accel-Buffering", "no")  # nginx: pass each event on at once
+        response.body_stream = EventStream(events, ping, retry)
         return response
 
     @classmethod

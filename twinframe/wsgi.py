@@ -11,10 +11,11 @@ import asyncio
 import atexit
 import logging
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from . import gevent_loop
+from .after_response import run_after_response
 from .concurrency import iterate_on_thread_loop, run_on_thread_loop, thread_loop
 from .errors import BadRequest, ClientDisconnect, PayloadTooLarge
 from .files import CHUNK_SIZE
@@ -215,13 +216,18 @@ class WSGIAdapter:
         # PERF: the table lookup inline; status_line() only for a status outside it.
         start_response(STATUS_LINES.get(response.status) or status_line(response.status), headers)
         if response.body_stream is None:
-            return [response.body]
+            if req._after_response is None:
+                return [response.body]
+            return _ResponseBody(iter((response.body,)), req)
         file_wrapper = environ.get("wsgi.file_wrapper")
-        if file_wrapper is not None:
+        if file_wrapper is not None and req._after_response is None:
+            # (With after_response work the body must be an iterable of ours, whose
+            # close() runs it: no zero-copy file sending then.)
             fileobj = response.open_body_file()
             if fileobj is not None:
                 return file_wrapper(fileobj, CHUNK_SIZE)  # type: ignore[no-any-return]
-        return _iterate(response, req)
+        # Always ours for a stream: its producer may call req.after_response() too.
+        return _ResponseBody(_iterate(response, req), req)
 
     # -- startup/shutdown: once per process, before the first request ----------------
 
@@ -285,6 +291,40 @@ class WSGIAdapter:
             finally:
                 if own_loop:
                     loop.close()
+
+
+class _ResponseBody:
+    """The response iterable: the server's ``close()`` (PEP 3333) ends the body, then
+    runs the work the handler scheduled with ``req.after_response()``, once the
+    client has the whole response."""
+
+    __slots__ = ("_chunks", "_req")
+
+    def __init__(self, chunks: Iterator[bytes], req: Request) -> None:
+        self._chunks = chunks
+        self._req = req
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._chunks, "close", None)
+            if close is not None:
+                close()
+        finally:
+            if self._req._after_response is not None:
+                _run_inline(run_after_response(self._req))
+
+
+def _run_inline(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run a coroutine of the shared core to its end; under WSGI it never suspends."""
+    try:
+        coroutine.send(None)
+    except StopIteration:
+        return
+    coroutine.close()
+    raise RuntimeError("twinframe's core suspended under WSGI; this is a bug")
 
 
 def _iterate(response: Response, req: Request) -> Iterator[bytes]:

@@ -8,11 +8,13 @@ loop, so lifespan and websockets behave as under a real server.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
+from ..sse import Event, parse_events
 from .lifespan import LifespanDriver
 from .portal import Portal
 from .transports import DEFAULT_APP_TIMEOUT, ASGITransport, WSGITransport
@@ -30,7 +32,18 @@ __all__ = [
     "WSGITransport",
     "WebSocketRejected",
     "WebSocketTestSession",
+    "iter_events",
 ]
+
+
+def iter_events(response: httpx.Response, *, comments: bool = False) -> Iterator[Event]:
+    """The server-sent events of a streamed response, parsed as they arrive.
+
+    Use it on ``client.stream("GET", path)``: each ``Event`` is yielded as soon
+    as its blank line arrives. Comment-only blocks (``: ping``) are skipped as a
+    browser skips them, unless ``comments`` is true.
+    """
+    return parse_events(response.iter_lines(), comments=comments)
 
 
 class TestClient(httpx.Client):

@@ -194,6 +194,9 @@ class ASGITransport(httpx.BaseTransport):
                         return
 
         def close() -> None:
+            # As an ASGI 2.4 server does once the client has gone: http.disconnect
+            # for the next receive(), OSError for any later send().
+            call.client_gone = True
             disconnect()
             call.wait(f"the response to {target} was closed")
 
