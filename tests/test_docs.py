@@ -38,7 +38,7 @@ SNIPPETS = [(page, index, code) for page in PAGES for index, code in enumerate(_
 def test_the_pages_with_runnable_snippets():
     # Adding snippets to a page runs them; a page moves to FRAGMENTS only with a reason.
     assert {"async.md", "errors.md", "request.md", "response.md", "routing.md"} <= set(PAGES)
-    assert {"security.md", "signing.md", "testing.md"} <= set(PAGES)
+    assert {"security.md", "signing.md", "streaming.md", "testing.md"} <= set(PAGES)
     assert all(_blocks(page) for page in FRAGMENTS), "a fragment page lost its snippets"
     assert len(_blocks("security.md")) >= 4
 
