@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import GUNICORN_BASE_ARGS, UVICORN_BASE_ARGS, Server, start_server
+from realserver import GUNICORN_BASE_ARGS, UVICORN_BASE_ARGS, Server, start_server
 
 from twinframe import Event
 from twinframe.sse import parse_events
