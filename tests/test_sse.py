@@ -357,3 +357,66 @@ def test_asgi_test_server_reports_the_client_gone_to_the_app():
 
 def test_ping_constant_is_a_comment():
     assert list(parse_events(PING.decode().split("\n"), comments=True)) == [Event(comment="ping")]
+
+
+# -- where producers run ----------------------------------------------------------
+
+
+def test_where_producers_run(make_client, interface):
+    app = App()
+    seen: dict[str, str] = {}
+
+    def sync_events():
+        seen["sync"] = threading.current_thread().name
+        yield "s"
+
+    async def async_events():
+        seen["async"] = threading.current_thread().name
+        yield "a"
+
+    @app.get("/sync")
+    def sync_route(req):
+        return Response.sse(sync_events())
+
+    @app.get("/async")
+    def async_route(req):
+        return Response.sse(async_events())
+
+    client = make_client(app)
+    assert list(iter_events(client.get("/sync"))) == [Event("s")]
+    assert list(iter_events(client.get("/async"))) == [Event("a")]
+    # A sync producer gets a thread of its own (not the app's pool) on both entrypoints.
+    assert seen["sync"] == "twinframe-producer"
+    # An async one runs on the loop: the server's (ASGI), the worker thread's (WSGI).
+    expected = "twinframe-testclient" if interface == "asgi" else threading.current_thread().name
+    assert seen["async"] == expected
+
+
+def test_blocked_sync_producers_do_not_starve_sync_handlers(make_client):
+    """With a pool of 2 threads, 3 open streams whose producers block leave the pool free."""
+    app = App(max_threads=2)
+    gate = threading.Event()
+
+    def waiting():
+        yield "open"
+        gate.wait(WAIT)
+
+    @app.get("/events")
+    def events(req):
+        return Response.sse(waiting(), ping=None)
+
+    @app.get("/ok")
+    def ok(req):
+        return "ok"
+
+    client = make_client(app)
+    streams = [client.stream("GET", "/events") for _ in range(3)]
+    try:
+        responses = [stream.__enter__() for stream in streams]
+        for response in responses:
+            assert next(response.iter_lines()) == "data: open"
+        assert client.get("/ok").text == "ok"
+    finally:
+        gate.set()
+        for stream in streams:
+            stream.__exit__(None, None, None)
