@@ -166,18 +166,19 @@ class EventStream:
                 yield Event(retry=self.retry).encode()
             elif ping is not None:
                 yield PING
+            if ping is None:
+                async for item in source:
+                    yield encode_event(item)
+                return
             while True:
+                # PERF: the producer's next step as a task, waited on with a timeout:
+                # the pings need no timer task or thread of their own.
                 if pending is None:
                     pending = asyncio.ensure_future(source.__anext__())
-                if ping is not None:
-                    # PERF: one task per event, waited on with a timeout: no second
-                    # task or thread per client just for the pings.
-                    done, _ = await asyncio.wait((pending,), timeout=ping)
-                    if not done:
-                        yield PING
-                        continue
-                else:
-                    await asyncio.wait((pending,))
+                done, _ = await asyncio.wait((pending,), timeout=ping)
+                if not done:
+                    yield PING
+                    continue
                 step, pending = pending, None
                 try:
                     item = step.result()
