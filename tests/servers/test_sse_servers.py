@@ -1,5 +1,6 @@
 """Server-sent events and after_response under real servers: gunicorn with gthread and
-gevent workers (app.wsgi), uvicorn (app.asgi); app: tests/servers/sseapp.py.
+gevent workers and granian (app.wsgi), uvicorn, hypercorn and granian (app.asgi); app:
+tests/servers/sseapp.py.
 
 Each event reaches the client while the producer still runs, pings keep a silent
 stream alive, a client that hangs up stops the producer (its ``finally`` runs)
@@ -16,7 +17,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from realserver import GUNICORN_BASE_ARGS, UVICORN_BASE_ARGS, Server, start_server
+from realserver import (
+    GRANIAN_BASE_ARGS,
+    GUNICORN_BASE_ARGS,
+    UVICORN_BASE_ARGS,
+    Server,
+    start_server,
+)
 
 from twinframe import Event
 from twinframe.sse import parse_events
@@ -33,6 +40,9 @@ SERVERS = {
     ],
     "gunicorn-gevent": [*GUNICORN_BASE_ARGS, "-k", "gevent", f"{APP}.wsgi"],
     "uvicorn": [*UVICORN_BASE_ARGS, f"{APP}.asgi"],
+    "hypercorn": ["hypercorn", "--bind", "127.0.0.1:{port}", f"{APP}.asgi"],
+    "granian-asgi": [*GRANIAN_BASE_ARGS, "--interface", "asgi", f"{APP}.asgi"],
+    "granian-wsgi": [*GRANIAN_BASE_ARGS, "--interface", "wsgi", f"{APP}.wsgi"],
 }
 WAIT = 15
 
