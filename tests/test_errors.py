@@ -341,3 +341,62 @@ def test_every_error_status_has_one_reason_phrase():
         title = json.loads(data)["title"]
         assert status == f"{code} {title}", code
         assert title == status_phrase(code)
+
+
+# -- found by mutation testing (CONTRIBUTING.md): edges the tests above left open --------
+
+
+@pytest.mark.parametrize("status", [300, 599])
+def test_http_error_status_range_includes_its_ends(status):
+    assert HTTPError(status).status == status
+
+
+def test_a_status_without_a_standard_phrase_is_titled_unknown(make_client):
+    assert HTTPError(599).title == "Unknown"
+    assert str(HTTPError(599, "odd")) == "599 Unknown: odd"
+    app = App()
+
+    @app.get("/")
+    def odd(req):
+        raise HTTPError(599, "odd")
+
+    response = make_client(app).get("/")
+    assert response.status_code == 599
+    assert response.json()["title"] == "Unknown"
+
+
+def test_passing_the_detail_positionally_to_a_fixed_status_error_says_how_to_fix_it():
+    class Gone(HTTPError):
+        status = 410
+
+    with pytest.raises(TypeError, match=r"takes the detail as a keyword: MyError\(detail=\.\.\.\)"):
+        Gone("this page is gone")
+    assert Gone(detail="this page is gone").status == 410
+
+
+def test_405_says_which_methods_are_allowed_unless_given_a_detail(make_client):
+    assert MethodNotAllowed({"PUT", "GET"}).detail == "allowed methods: GET, PUT"
+    assert MethodNotAllowed({"GET"}, "read only").detail == "read only"
+    app = App()
+
+    @app.get("/thing")
+    def thing(req):
+        return "thing"
+
+    response = make_client(app).delete("/thing")
+    assert response.json()["detail"] == "allowed methods: GET, HEAD, OPTIONS"
+
+
+def test_problem_body_is_compact_json(make_client):
+    # The exact bytes: compact separators, members in RFC 9457's order.
+    app = App()
+
+    @app.get("/")
+    def missing(req):
+        raise HTTPError(404, "no such thing")
+
+    response = make_client(app).get("/")
+    assert response.content == (
+        b'{"type":"about:blank","title":"Not Found","status":404,"detail":"no such thing"}'
+    )
+    assert response.headers["content-length"] == str(len(response.content))
