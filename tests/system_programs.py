@@ -202,7 +202,8 @@ def run_postgres() -> Iterator[PostgresServer]:
     as_root = os.geteuid() == 0
     owner = pwd.getpwnam("postgres") if as_root else pwd.getpwuid(os.geteuid())
     run_as = {"user": owner.pw_uid, "group": owner.pw_gid} if as_root else {}
-    base = Path(tempfile.mkdtemp(prefix="twinframe-pg-"))
+    # /tmp, not $TMPDIR or pytest's tmp_path: the postgres user must be able to reach it.
+    base = Path(tempfile.mkdtemp(prefix="twinframe-pg-", dir="/tmp" if as_root else None))
     os.chown(base, owner.pw_uid, owner.pw_gid)
     data, log_path = base / "data", base / "postgres.log"
     env = {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C", "HOME": str(base)}
