@@ -86,3 +86,15 @@ def test_a_wrong_answer_is_reported_not_timed(monkeypatch: pytest.MonkeyPatch) -
     timed = {(row["impl"], row["protocol"]) for row in report["rows"]}
     assert {("twinframe", "wsgi"), ("twinframe", "asgi"), ("bare", "wsgi")} <= timed
     assert out.getvalue().count("CHECK FAILED: broken") == len(expected)
+
+
+def test_mounted_smoke_run_checks_every_pairing() -> None:
+    from benchmarks import mounted
+
+    out = io.StringIO()
+    report = mounted.run(smoke=True, out=out)
+    assert report["failures"] == [], out.getvalue()
+    measured = {(row["impl"], row["pairing"]) for row in report["rows"]}
+    for label, _, _ in mounted.PAIRINGS:
+        assert ("twinframe", label) in measured and ("bare", label) in measured
+    assert "| WSGI app under app.asgi | hello |" in out.getvalue()

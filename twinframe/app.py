@@ -14,6 +14,7 @@ from os import PathLike
 from types import SimpleNamespace
 from typing import Any, Literal, TypeVar
 
+from . import bridging, mounting
 from .asgi import ASGIAdapter
 from .concurrency import ThreadPool
 from .contract import ErrorKey
@@ -72,6 +73,7 @@ class App(Router):
         self._lifespan_cm: AbstractAsyncContextManager[Any] | None = None
         self._error_handlers: dict[ErrorKey, tuple[Handler, bool]] = {}
         self._matcher: Matcher | None = None
+        self._mount_table: list[mounting.Mount] = []  # longest prefix first
         self.wsgi = WSGIAdapter(self)
         """The WSGI (PEP 3333) entrypoint: ``gunicorn module:app.wsgi``."""
         self.asgi = ASGIAdapter(self)
@@ -100,6 +102,16 @@ class App(Router):
 
     def _routes_changed(self) -> None:
         self._matcher = None
+        self._mount_table = mounting.sorted_mounts(self.mounts)
+
+    @property
+    def _twinframe_app(self) -> App:
+        # Lets mount() tell a twinframe App (served natively) from other apps.
+        return self
+
+    def mount_for(self, path: str) -> mounting.Mount | None:
+        """The mount that answers ``path`` (relative to this app) when no route does, or None."""
+        return mounting.find(self._mount_table, path) if self._mount_table else None
 
     @property
     def matcher(self) -> Matcher:
@@ -178,7 +190,20 @@ class App(Router):
     # -- lifespan (driven by the adapters) -------------------------------------------
 
     async def startup(self) -> None:
-        """Run the startup hooks and enter the ``lifespan`` context; raises if one fails."""
+        """Start the mounted apps, enter the ``lifespan`` context, run the startup hooks.
+
+        Raises if one fails (after stopping what had started).
+        """
+        if self.mounts:
+            await bridging.startup(self.mounts)
+        try:
+            await self._start_own()
+        except BaseException:
+            if self.mounts:
+                await bridging.shutdown(self.mounts)
+            raise
+
+    async def _start_own(self) -> None:
         if self.lifespan is not None:
             cm = self.lifespan(self)
             await cm.__aenter__()
@@ -196,7 +221,7 @@ class App(Router):
             raise
 
     async def shutdown(self) -> None:
-        """Run the shutdown hooks, then leave the ``lifespan`` context."""
+        """Run the shutdown hooks, leave the ``lifespan`` context, stop the mounted apps."""
         errors: list[BaseException] = []
         for hook in self._shutdown:
             try:
@@ -209,6 +234,8 @@ class App(Router):
         cm, self._lifespan_cm = self._lifespan_cm, None
         if cm is not None:
             await cm.__aexit__(None, None, None)
+        if self.mounts:
+            errors += await bridging.shutdown(self.mounts)
         self.thread_pool.shutdown()
         if errors:
             raise errors[0]

@@ -7,19 +7,23 @@ app's bounded thread pool; async ones are awaited.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .after_response import run_after_response
 from .asgi_connection import ASGIConnection
+from .bridging import forward_websocket
 from .concurrency import anext_or
 from .errors import ClientDisconnect, PayloadTooLarge
-from .pipeline import dispatch, dispatch_websocket
+from .pipeline import dispatch, dispatch_websocket, websocket_mount
 from .request import Request
 from .response import Response
 from .sending import close_unsent, encode_chunk, is_async_stream, log_stream_failure
 from .websocket import WebSocket
+from .wsgi_bridge import InputStream
 
 if TYPE_CHECKING:
     from .contract import Application
@@ -27,6 +31,13 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 logger = logging.getLogger("twinframe")
+
+_ENVIRON_KEYS = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+
+
+def _latin1(path: str) -> str:
+    """A decoded path as PEP 3333 wants it: its UTF-8 bytes as latin-1 characters."""
+    return path if path.isascii() else path.encode("utf-8").decode("latin-1")
 
 
 class ASGIRequest(ASGIConnection, Request):
@@ -110,6 +121,69 @@ class ASGIRequest(ASGIConnection, Request):
                 return
             yield chunk
 
+    # -- for mounted apps (twinframe.bridging) -------------------------------------------
+
+    def _mounted_environ(self, prefix: str) -> dict[str, Any]:
+        # Built on the loop, read from a worker thread: wsgi.input fetches each
+        # chunk on this loop as the app reads, so the body streams through.
+        scope = self.scope
+        loop = self._loop = asyncio.get_running_loop()
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": self.method,
+            "SCRIPT_NAME": _latin1(self.root_path + prefix),
+            "PATH_INFO": _latin1(self.path[len(prefix) :]),
+            "QUERY_STRING": self.query_string,
+            "SERVER_PROTOCOL": "HTTP/" + scope.get("http_version", "1.1"),
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": self.scheme,
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": True,
+            "wsgi.run_once": False,
+            "wsgi.input_terminated": True,
+        }
+        server = scope.get("server")
+        environ["SERVER_NAME"], environ["SERVER_PORT"] = (
+            (str(server[0]), str(server[1] or 80)) if server else ("localhost", "80")
+        )
+        client = scope.get("client")
+        if client:
+            environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = str(client[0]), str(client[1])
+        for name, value in self._header_items():
+            key = _ENVIRON_KEYS.get(name) or "HTTP_" + name.upper().replace("-", "_")
+            # Repeated headers are joined, as WSGI servers do.
+            environ[key] = environ[key] + "," + value if key in environ else value
+        if self._body is not None:  # a middleware read it: the app gets the same bytes
+            environ["wsgi.input"] = io.BytesIO(self._body)
+            environ["CONTENT_LENGTH"] = str(len(self._body))
+        else:
+            chunks = self._chunks(None)
+
+            def fetch() -> bytes | None:
+                future = asyncio.run_coroutine_threadsafe(anext_or(chunks, None), loop)
+                return future.result()
+
+            environ["wsgi.input"] = InputStream(fetch)
+        return environ
+
+    def _mounted_scope(self, prefix: str, state: dict[str, Any]) -> dict[str, Any]:
+        return self._mounted_websocket_scope(self.scope, prefix, state)
+
+    def _mounted_receive(self) -> Receive | None:
+        # The body untouched: the app reads it from the server itself.
+        return self._receive if self._body is None and not self._body_done else None
+
+    def _for_app(self, app: Application, prefix: str) -> ASGIRequest:
+        receive = self._mounted_receive()
+        if receive is None:  # a middleware read the body: replay it
+            body = self._body or b""
+
+            async def replay() -> Message:
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            receive = replay
+        return ASGIRequest(app, self._mounted_scope(prefix, {}), receive)
+
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         # Sync code may read req.stream(): it fetches the chunks on this loop.
         self._loop = asyncio.get_running_loop()
@@ -121,6 +195,11 @@ class ASGIAdapter:
 
     def __init__(self, app: Application) -> None:
         self.app = app
+
+    @property
+    def _twinframe_app(self) -> Application:
+        # Lets mount() serve app.wsgi / app.asgi natively, as the App itself.
+        return self.app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -209,7 +288,12 @@ class ASGIAdapter:
         message = await receive()
         if message["type"] != "websocket.connect":
             return  # the client left before the handshake
-        await dispatch_websocket(self.app, WebSocket(self.app, scope, receive, send))
+        ws = WebSocket(self.app, scope, receive, send)
+        mount = websocket_mount(self.app, ws)
+        if mount is not None:
+            await forward_websocket(mount, ws, message)
+            return
+        await dispatch_websocket(self.app, ws)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -44,6 +44,21 @@ class ASGIConnection(HTTPConnection):
             wsgi=False,
         )
 
+    def _mounted_websocket_scope(
+        self, scope: Scope, prefix: str, state: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A copy of ``scope`` for an app mounted at ``prefix``: the prefix joins ``root_path``.
+
+        ``path`` stays whole (ASGI: it includes ``root_path``); ``state`` is the
+        mounted app's own lifespan state, a shallow copy per connection.
+        """
+        root = self.root_path + prefix
+        sub = dict(scope)
+        sub["root_path"] = root
+        sub["path"] = root + self.path[len(prefix) :]
+        sub["state"] = dict(state)
+        return sub
+
     def _header(self, name: str) -> str | None:
         # Repeats are joined with ", " as WSGI servers do, and an empty value
         # reads as absent, so both entrypoints see the same thing.

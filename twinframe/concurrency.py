@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import inspect
 import logging
 import queue
 import threading
@@ -25,6 +26,15 @@ logger = logging.getLogger("twinframe")
 D = TypeVar("D")
 
 _local = threading.local()
+
+
+def is_async_callable(obj: Any) -> bool:
+    """True for ``async def`` functions and objects whose ``__call__`` is one."""
+    while hasattr(obj, "func") and hasattr(obj, "args"):  # functools.partial
+        obj = obj.func
+    return inspect.iscoroutinefunction(obj) or inspect.iscoroutinefunction(
+        getattr(obj, "__call__", None)  # noqa: B004 - we want the method itself
+    )
 
 
 def thread_loop() -> asyncio.AbstractEventLoop:

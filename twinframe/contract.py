@@ -31,6 +31,7 @@ from typing import Any, Protocol, TypeVar
 
 from .concurrency import ThreadPool
 from .matching import Matcher
+from .mounting import Mount
 from .routing import Handler, Route
 
 T = TypeVar("T")
@@ -111,6 +112,26 @@ class RequestBody(Connection, Protocol):
         """The body as it arrives, for ``async for chunk in req.stream()``."""
         ...
 
+    # -- for mounted apps (twinframe.bridging) ------------------------------------------
+
+    def _mounted_environ(self, prefix: str) -> dict[str, Any]:
+        """A WSGI environ for a WSGI app mounted at ``prefix`` (moved into SCRIPT_NAME)."""
+        ...
+
+    def _mounted_scope(self, prefix: str, state: dict[str, Any]) -> dict[str, Any]:
+        """An ASGI http scope for an ASGI app mounted at ``prefix`` (moved into
+        root_path), with ``state`` (its lifespan state) copied in."""
+        ...
+
+    def _mounted_receive(self) -> Callable[[], Awaitable[Any]] | None:
+        """The server's ``receive`` to hand a mounted ASGI app, or None when it must
+        receive the body chunks instead (under WSGI, or once a middleware read it)."""
+        ...
+
+    def _for_app(self, app: Any, prefix: str) -> Any:
+        """This request as the twinframe App ``app`` mounted at ``prefix`` sees it."""
+        ...
+
 
 class Application(Protocol):
     """What requests, websockets, the adapters and the pipeline read from the App."""
@@ -129,6 +150,11 @@ class Application(Protocol):
     _after: list[tuple[Handler, bool]]
     _before_websocket: list[tuple[Handler, bool]]
     _error_handlers: dict[ErrorKey, tuple[Handler, bool]]
+    _mount_table: list[Mount]
+
+    def mount_for(self, path: str) -> Mount | None:
+        """The mount that answers ``path`` when no route does, or None."""
+        ...
 
     @property
     def matcher(self) -> Matcher:

@@ -16,6 +16,8 @@ from urllib.parse import quote, urlencode
 
 import parse
 
+from .concurrency import is_async_callable
+from .mounting import Interface, Mount, check_prefix, detect
 from .patterns import Segment, compile_pattern
 
 __all__ = [
@@ -34,15 +36,6 @@ H = TypeVar("H", bound=Handler)
 # The "method" under which a websocket route is kept; '<' is not an HTTP token
 # character, so no HTTP method can collide with it.
 WEBSOCKET = "<websocket>"
-
-
-def is_async_callable(obj: Any) -> bool:
-    """True for ``async def`` functions and objects whose ``__call__`` is one."""
-    while hasattr(obj, "func") and hasattr(obj, "args"):  # functools.partial
-        obj = obj.func
-    return inspect.iscoroutinefunction(obj) or inspect.iscoroutinefunction(
-        getattr(obj, "__call__", None)  # noqa: B004 - we want the method itself
-    )
 
 
 @dataclass
@@ -140,6 +133,7 @@ class Router:
         # Filled at registration: url_for and the duplicate checks look routes up here.
         self._by_name: dict[str, Route] = {}
         self._by_shape: dict[tuple[str, ...], list[Route]] = {}
+        self.mounts: list[Mount] = []
 
     def add_converter(
         self, name: str, converter: Callable[[str], Any], pattern: str | None = None
@@ -275,7 +269,7 @@ class Router:
         return self.add_route(pattern, handler, (WEBSOCKET,), name)
 
     def include(self, router: Router, prefix: str = "") -> None:
-        """Mount every route of ``router`` under ``prefix`` (e.g. ``"/api"``)."""
+        """Add every route (and mount) of ``router`` under ``prefix`` (e.g. ``"/api"``)."""
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise ValueError(f"prefix {prefix!r} must start with '/' and not end with '/'")
         # The router's routes were written against its own converters: those win.
@@ -284,6 +278,30 @@ class Router:
             pattern = prefix + route.pattern
             segments = compile_pattern(pattern, converters)
             self._add(replace(route, pattern=pattern, segments=segments))
+        for mount in router.mounts:
+            full = check_prefix(prefix + mount.prefix or "/")
+            self._add_mount(Mount(full, mount.app, mount.kind))
+
+    def mount(self, prefix: str, other: Any, interface: Interface | None = None) -> None:
+        """Serve another application at ``prefix`` and below (e.g. ``"/legacy"``, or ``"/"``).
+
+        ``other`` is a WSGI callable, an ASGI 3 app or a twinframe App (served
+        natively); the kind is detected, or forced with ``interface="wsgi"``/``"asgi"``.
+        The prefix moves into the app's ``SCRIPT_NAME`` / ``root_path``. A request
+        goes to the mount when no route of this app answers its method and path;
+        the longest covering prefix wins. See docs/mounting.md.
+        """
+        target, kind = detect(other, interface)
+        self._add_mount(Mount(check_prefix(prefix), target, kind))
+
+    def _add_mount(self, mount: Mount) -> None:
+        for other in self.mounts:
+            if other.prefix == mount.prefix:
+                raise ValueError(f"an app is already mounted at {mount.prefix or '/'!r}")
+        if getattr(mount.app, "_twinframe_app", None) is self:
+            raise ValueError("an app cannot be mounted inside itself")
+        self.mounts.append(mount)
+        self._routes_changed()
 
     def url_for(self, name: str, /, **params: Any) -> str:
         """The path of the route called ``name``; extra params become the query string.

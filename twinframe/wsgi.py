@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import io
 import logging
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
+from urllib.parse import quote
 
 from . import gevent_loop
 from .after_response import run_after_response
@@ -24,7 +26,8 @@ from .request import Request
 from .response import Response, problem_response
 from .sending import encode_chunk, is_async_stream, log_stream_failure
 from .status import STATUS_LINES, status_line
-from .target import host_and_port
+from .target import PATH_SAFE, host_and_port
+from .wsgi_bridge import InputStream
 
 if TYPE_CHECKING:
     from .contract import Application
@@ -35,6 +38,11 @@ logger = logging.getLogger("twinframe")
 
 # PERF: environ keys for header names, built once per name, not per lookup.
 _ENVIRON_KEYS = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+
+
+def _decoded(raw: str) -> str:
+    """A PEP 3333 path (bytes as latin-1 characters) as text: UTF-8, bad bytes as U+FFFD."""
+    return raw if raw.isascii() else raw.encode("latin-1").decode("utf-8", "replace")
 
 
 def _environ_key(name: str) -> str:
@@ -175,6 +183,66 @@ class WSGIRequest(Request):
         for chunk in self._read_chunks():
             yield chunk
 
+    # -- for mounted apps (twinframe.bridging) -------------------------------------------
+
+    def _mounted_environ(self, prefix: str) -> Environ:
+        # PEP 3333: the prefix moves from PATH_INFO to SCRIPT_NAME (both raw, latin-1).
+        environ = dict(self.environ)
+        environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + prefix
+        environ["PATH_INFO"] = (environ.get("PATH_INFO") or "")[len(prefix) :]
+        if self._body is not None:  # a middleware read it: the app gets the same bytes
+            environ["wsgi.input"] = io.BytesIO(self._body)
+            environ["CONTENT_LENGTH"] = str(len(self._body))
+        else:
+            # Read as twinframe reads (Content-Length, or a terminated input), so
+            # the app may read() to the end under any server.
+            chunks = self._read_chunks()
+            environ["wsgi.input"] = InputStream(lambda: next(chunks, None))
+        environ["wsgi.input_terminated"] = True
+        return environ
+
+    def _mounted_scope(self, prefix: str, state: dict[str, Any]) -> dict[str, Any]:
+        environ = self.environ
+        root = _decoded(environ.get("SCRIPT_NAME", "").rstrip("/")) + prefix
+        rest = self.path[len(prefix) :]
+        raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+        raw_path = (
+            raw.split("?", 1)[0].encode("latin-1")
+            if raw
+            else quote(root + rest, safe=PATH_SAFE).encode("ascii")
+        )
+        protocol = environ.get("SERVER_PROTOCOL", "HTTP/1.1")
+        client = self.client
+        return {
+            "type": "http",
+            # 2.4: the app learns of a gone client from a failing send(), as here.
+            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "http_version": protocol.partition("/")[2] or "1.1",
+            "method": self.method,
+            "scheme": self.scheme,
+            "path": root + rest,
+            "raw_path": raw_path,
+            "query_string": self.query_string.encode("latin-1"),
+            "root_path": root,
+            "headers": [
+                (name.encode("latin-1"), value.encode("latin-1"))
+                for name, value in self._header_items()
+            ],
+            "client": list(client) if client else None,
+            "server": [
+                environ.get("SERVER_NAME", "localhost"),
+                int(environ.get("SERVER_PORT") or 80),
+            ],
+            "state": dict(state),
+            "extensions": {},
+        }
+
+    def _mounted_receive(self) -> None:
+        return None  # no server receive() under WSGI: the app receives the body chunks
+
+    def _for_app(self, app: Application, prefix: str) -> WSGIRequest:
+        return WSGIRequest(app, self._mounted_environ(prefix))
+
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return fn(*args, **kwargs)
 
@@ -191,6 +259,11 @@ class WSGIAdapter:
         self._startup_error: BaseException | None = None
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def _twinframe_app(self) -> Application:
+        # Lets mount() serve app.wsgi / app.asgi natively, as the App itself.
+        return self.app
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if not self._started:

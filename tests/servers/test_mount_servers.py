@@ -1,0 +1,122 @@
+"""Mounted Flask and Starlette apps (tests/mountapps.py) under real gunicorn and uvicorn.
+
+The same twinframe app is served as ``app.wsgi`` (gunicorn: Flask called directly,
+Starlette on the worker thread's loop) and ``app.asgi`` (uvicorn: Starlette called
+directly, Flask in the thread pool).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import Server, server_commands
+from mountapps import CHUNKS
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+pytestmark = pytest.mark.servers
+
+SETUPS = server_commands("mountapps:app")
+BIG = 50 * 1024 * 1024
+
+
+@pytest.fixture(params=sorted(SETUPS))
+def server(request: pytest.FixtureRequest, server_factory) -> Server:  # type: ignore[no-untyped-def]
+    return server_factory(SETUPS[request.param])  # type: ignore[no-any-return]
+
+
+def test_flask_and_starlette_routing_redirects_url_for(server: Server) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        assert client.get("/").text == "twinframe home"
+        assert client.get("/flask/").text == "flask index; hello is at /flask/hello"
+        hello = client.get("/flask/hello").json()
+        assert hello["script_root"] == "/flask" and hello["path"] == "/hello"
+        assert hello["external"] == f"{server.url}/flask/hello"
+        r = client.get("/flask/go")
+        assert r.status_code == 302 and r.headers["location"] == "/flask/hello"
+        star = client.get("/star/hello").json()
+        assert star["root_path"] == "/star"
+        assert star["url_for"] == f"{server.url}/star/hello"
+        assert star["greeting"] == "hello from the lifespan"  # its lifespan ran at startup
+        r = client.get("/star/go")
+        assert r.status_code == 302 and r.headers["location"] == f"{server.url}/star/hello"
+        assert client.get("/flask/moved").text == "twinframe moved"
+        assert client.post("/flask/moved").text == "flask moved POST"
+
+
+def test_forms_and_cookies(server: Server) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        for mounted, user in (("flask", "ada"), ("star", "grace")):
+            r = client.post(f"/{mounted}/form", data={"name": user}, files={"file": ("a", b"xy")})
+            assert r.json() == {"name": user, "file": "xy"}
+            client.get(f"/{mounted}/login")
+            assert client.get(f"/{mounted}/whoami").text == user
+
+
+def test_streamed_responses_arrive_in_pieces(server: Server) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        for mounted, label in (("flask", "flask"), ("star", "starlette")):
+            with client.stream("GET", f"/{mounted}/stream") as r:
+                assert r.headers.get("transfer-encoding") == "chunked"
+                body = b"".join(r.iter_bytes())
+            assert body == b"".join(f"{label} chunk {i}\n".encode() for i in range(CHUNKS))
+
+
+def _peak_rss_kb(server: Server) -> int:
+    """The highest peak RSS (VmHWM) among the server process and its workers."""
+    pids = [server.proc.pid]
+    children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    peaks = []
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peaks.append(int(line.split()[1]))
+    return max(peaks)
+
+
+def _upload() -> Iterator[bytes]:
+    piece = b"u" * 65536
+    for _ in range(BIG // len(piece)):
+        yield piece
+
+
+def test_50mb_each_way_with_flat_memory(server: Server) -> None:
+    with httpx.Client(base_url=server.url, timeout=120) as client:
+        for mounted in ("flask", "star"):
+            client.get(f"/{mounted}/hello")  # warm: imports, first-request work
+        before = _peak_rss_kb(server)
+        for mounted in ("flask", "star"):
+            r = client.post(f"/{mounted}/count", content=_upload())
+            assert r.json() == {"bytes": BIG}
+            received = 0
+            with client.stream("GET", f"/{mounted}/download/{BIG}") as r:
+                for piece in r.iter_bytes():
+                    received += len(piece)
+            assert received == BIG
+        grown = _peak_rss_kb(server) - before
+    assert grown < 25 * 1024, f"peak RSS grew by {grown / 1024:.0f} MB for 50 MB each way"
+
+
+def test_starlette_websocket(server: Server, request: pytest.FixtureRequest) -> None:
+    url = f"ws://127.0.0.1:{server.port}/star/ws"
+
+    async def talk() -> str:
+        async with connect(url) as ws:
+            await ws.send("hi")
+            answer = str(await ws.recv())
+            await ws.send("bye")
+            return answer
+
+    if "uvicorn" in request.node.callspec.id:
+        assert asyncio.run(asyncio.wait_for(talk(), 30)) == "/star echo: hi"
+    else:
+        # app.wsgi can't take websockets: 426, as for twinframe's own websocket routes.
+        with pytest.raises(InvalidStatus) as refused:
+            asyncio.run(asyncio.wait_for(talk(), 30))
+        assert refused.value.response.status_code == 426
