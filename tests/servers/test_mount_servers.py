@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from conftest import Server, server_commands
 from mountapps import CHUNKS
+from process_memory import MiB, peak_rss, reset_peak_rss, worker_pids
+from realserver import Server, server_commands
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -66,20 +66,6 @@ def test_streamed_responses_arrive_in_pieces(server: Server) -> None:
             assert body == b"".join(f"{label} chunk {i}\n".encode() for i in range(CHUNKS))
 
 
-def _peak_rss_kb(server: Server) -> int:
-    """The highest peak RSS (VmHWM) among the server process and its workers."""
-    pids = [server.proc.pid]
-    children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children")
-    if children.exists():
-        pids += [int(p) for p in children.read_text().split()]
-    peaks = []
-    for pid in pids:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                peaks.append(int(line.split()[1]))
-    return max(peaks)
-
-
 def _upload() -> Iterator[bytes]:
     piece = b"u" * 65536
     for _ in range(BIG // len(piece)):
@@ -90,7 +76,8 @@ def test_50mb_each_way_with_flat_memory(server: Server) -> None:
     with httpx.Client(base_url=server.url, timeout=120) as client:
         for mounted in ("flask", "star"):
             client.get(f"/{mounted}/hello")  # warm: imports, first-request work
-        before = _peak_rss_kb(server)
+        workers = worker_pids(server.proc.pid)
+        before = {pid: reset_peak_rss(pid) for pid in workers}
         for mounted in ("flask", "star"):
             r = client.post(f"/{mounted}/count", content=_upload())
             assert r.json() == {"bytes": BIG}
@@ -99,8 +86,8 @@ def test_50mb_each_way_with_flat_memory(server: Server) -> None:
                 for piece in r.iter_bytes():
                     received += len(piece)
             assert received == BIG
-        grown = _peak_rss_kb(server) - before
-    assert grown < 25 * 1024, f"peak RSS grew by {grown / 1024:.0f} MB for 50 MB each way"
+        grown = max(peak_rss(pid) - before[pid] for pid in workers)
+    assert grown < 25 * MiB, f"peak RSS grew by {grown / MiB:.0f} MiB for 50 MB each way"
 
 
 def test_starlette_websocket(server: Server, request: pytest.FixtureRequest) -> None:
