@@ -1,15 +1,19 @@
-"""A small blog: sync handlers over SQLite, HTML pages and a JSON API.
+"""A small blog: sync handlers over SQLite or PostgreSQL, HTML pages and a JSON API.
 
     gunicorn examples.blog:app.wsgi          # WSGI (add -w 4 for four worker processes)
     uvicorn examples.blog:app.asgi           # ASGI (sync handlers run in a thread pool)
 
 Settings (environment variables):
-    BLOG_DB      SQLite file (default: blog.db in the working directory)
-    BLOG_SECRET  key that signs the flash cookie (default: a random key kept in the database)
+    BLOG_DATABASE_URL  postgresql://... to store everything in PostgreSQL (several machines)
+    BLOG_POOL_SIZE     PostgreSQL connections per process, at most (default 10)
+    BLOG_DB            SQLite file, when BLOG_DATABASE_URL is unset (default: blog.db here)
+    BLOG_SECRET        key that signs the flash cookie (default: a random key in the database)
 
-Storage lives in examples/blog_db.py. Several processes may serve the same file:
-SQLite runs in WAL mode, every thread has its own connection, and each write is a
-single statement SQLite serialises.
+    python -m examples.blog create-user NAME    # the author account (see examples/blog_cli.py)
+
+Storage lives in examples/blog_db.py. Several processes may serve the same SQLite
+file (WAL mode, a connection per thread, each write a single statement), and any
+number of machines one PostgreSQL database.
 """
 
 from __future__ import annotations
@@ -118,7 +122,8 @@ def _validated(title: Any, body: Any) -> tuple[str, str]:
 
 
 def create_app(db_path: str | None = None, secret: str | None = None) -> App:
-    """Build the blog app on ``db_path`` (default ``$BLOG_DB``) signing flashes with ``secret``."""
+    """Build the blog on ``db_path`` (a SQLite file or a ``postgresql://`` URL; default
+    from the environment: ``blog_db.database_target()``), signing flashes with ``secret``."""
     app = App()
     db = Database(db_path or database_target())
     keys: dict[str, str] = {}
