@@ -7,15 +7,17 @@ or websocket is ``twinframe.pipeline``, reached through ``app.wsgi`` and
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from os import PathLike
 from types import SimpleNamespace
 from typing import Any, Literal, TypeVar
 
-from . import bridging, mounting
+from . import bridging, mounting, pipeline
 from .asgi import ASGIAdapter
+from .chain import Middleware, Next, compose
 from .concurrency import ThreadPool
 from .contract import ErrorKey
 from .matching import Matcher
@@ -40,6 +42,8 @@ class App(Router):
     ``max_threads`` sizes the pool that runs sync handlers under ASGI.
     ``lifespan`` is an optional ``app -> async context manager`` entered at startup
     and left at shutdown (around the ``on_startup``/``on_shutdown`` hooks).
+    ``middleware`` is a list of ``mw(req, call_next)`` callables, the first outermost
+    (see ``add_middleware``).
     """
 
     def __init__(
@@ -54,6 +58,7 @@ class App(Router):
         max_threads: int = 40,
         lifespan: Lifespan | None = None,
         converters: Mapping[str, Callable[..., Any]] | None = None,
+        middleware: Sequence[Middleware] = (),
     ) -> None:
         super().__init__(converters)
         self.debug = debug
@@ -65,6 +70,9 @@ class App(Router):
         self.state = SimpleNamespace()
         self.lifespan = lifespan
         self.thread_pool = ThreadPool(max_threads)
+        # Sync middleware under ASGI wait in these threads while the rest of the chain
+        # runs: a pool of their own, so they never hold the threads handlers need.
+        self._middleware_pool = ThreadPool(max_threads)
         self._before: list[tuple[Handler, bool]] = []
         self._after: list[tuple[Handler, bool]] = []
         self._before_websocket: list[tuple[Handler, bool]] = []
@@ -74,10 +82,14 @@ class App(Router):
         self._error_handlers: dict[ErrorKey, tuple[Handler, bool]] = {}
         self._matcher: Matcher | None = None
         self._mount_table: list[mounting.Mount] = []  # longest prefix first
+        self._middleware: list[Middleware] = []
+        self._chain: Next | None = None  # the composed middleware; None: no middleware
         self.wsgi = WSGIAdapter(self)
         """The WSGI (PEP 3333) entrypoint: ``gunicorn module:app.wsgi``."""
         self.asgi = ASGIAdapter(self)
         """The ASGI 3 entrypoint: ``uvicorn module:app.asgi``."""
+        for mw in middleware:
+            self.add_middleware(mw)
 
     def __repr__(self) -> str:
         return f"<App {len(self.routes)} routes>"
@@ -141,6 +153,35 @@ class App(Router):
             raise ValueError(f"static prefix {prefix!r} must start with '/' and not end with '/'")
         handler = StaticFiles(directory, max_age=max_age)
         return self.add_route(prefix.rstrip("/") + "/{path:path}", handler, ("GET",), name)
+
+    def add_middleware(self, mw: Middleware) -> None:
+        """Wrap every HTTP request in ``mw(req, call_next)`` (sync or ``async def``).
+
+        The first added is the outermost. ``call_next(req)`` runs the rest (inner
+        middleware, routing, hooks, handler, error handlers) and gives back the
+        ``Response`` (awaited in an async middleware); the middleware returns a
+        ``Response``, that one or its own. Errors have become responses by then;
+        what the middleware itself raises becomes one too (an ``HTTPError`` its
+        status, anything else a logged 500). A middleware with a
+        ``before_websocket(ws)`` method also gets it registered as a websocket hook.
+        See docs/middleware.md.
+        """
+        self._middleware.append(mw)
+        # PERF: composed here, at registration: a request only reads self._chain.
+        self._chain = compose(
+            self._middleware,
+            functools.partial(pipeline.routed, self),
+            functools.partial(pipeline.handle_error, self),
+            self._middleware_pool,
+        )
+        websocket_hook = getattr(mw, "before_websocket", None)
+        if websocket_hook is not None:
+            self.before_websocket(websocket_hook)
+
+    @property
+    def middleware(self) -> tuple[Middleware, ...]:
+        """The installed middleware, outermost first."""
+        return tuple(self._middleware)
 
     def before_request(self, hook: F) -> F:
         """Decorator: ``hook(req)`` runs before each routed handler.
@@ -237,5 +278,6 @@ class App(Router):
         if self.mounts:
             errors += await bridging.shutdown(self.mounts)
         self.thread_pool.shutdown()
+        self._middleware_pool.shutdown()
         if errors:
             raise errors[0]

@@ -86,6 +86,14 @@ class ASGIConnection(HTTPConnection):
         """``http``/``https`` (``ws``/``wss`` for websockets), from the scope."""
         return str(self.scope.get("scheme", self._default_scheme))
 
+    def _set_peer(self, client: tuple[str, int] | None, scheme: str | None) -> None:
+        # A copy: the server may reuse its scope dict; mounted apps see the new one.
+        scope = self.scope = dict(self.scope)
+        if client is not None:
+            scope["client"] = client
+        if scheme is not None:
+            scope["scheme"] = scheme
+
     def _server_host(self) -> str:
         server = self.scope.get("server")
         if not server:

@@ -146,6 +146,19 @@ class HTTPConnection(_Contract):
             state = self._state = SimpleNamespace()
         return state
 
+    # -- what a trusted proxy says (ProxyHeaders) -----------------------------------
+
+    _forwarded_host: str | None = None
+
+    def _set_forwarded(
+        self, client: tuple[str, int] | None, scheme: str | None, host: str | None
+    ) -> None:
+        """Take what a trusted proxy says the client sent (``ProxyHeaders``); None: unchanged."""
+        if host is not None:
+            self._forwarded_host = host
+        if client is not None or scheme is not None:
+            self._set_peer(client, scheme)
+
     @property
     def host(self) -> str:
         """The ``Host`` the client asked for (may include the port), else the server's name.
@@ -154,7 +167,7 @@ class HTTPConnection(_Contract):
         it is safe to put in a URL; it is still client-chosen, so never trust it
         for anything else (e.g. building password-reset links).
         """
-        host = self._header("host")
+        host = self._forwarded_host or self._header("host")
         if not host:
             return self._server_host()
         if not HOST.match(host):

@@ -79,6 +79,13 @@ class Connection(Protocol):
         """The server's own name and port, for a request without a Host header."""
         ...
 
+    def _set_peer(self, client: tuple[str, int] | None, scheme: str | None) -> None:
+        """Make ``client`` and ``scheme`` report these values from now on (None: unchanged).
+
+        What a trusted proxy said the client was (``twinframe.middleware.ProxyHeaders``).
+        """
+        ...
+
 
 class RequestBody(Connection, Protocol):
     """What an adapter supplies for an HTTP request on top of ``Connection``: its body."""
@@ -155,6 +162,10 @@ class Application(Protocol):
     def mount_for(self, path: str) -> Mount | None:
         """The mount that answers ``path`` when no route does, or None."""
         ...
+
+    # The composed middleware (twinframe.chain.compose): ``await _chain(req)`` gives
+    # the Response; None without middleware. Typed loosely: chain imports request.
+    _chain: Callable[[Any], Awaitable[Any]] | None
 
     @property
     def matcher(self) -> Matcher:

@@ -23,7 +23,7 @@ FLASH_KEY = "_flashes"
 def session_of(req: Request) -> MutableMapping[str, Any] | None:
     """``req.session`` when a session middleware provides one, else None."""
     try:
-        session = req.session  # type: ignore[attr-defined]
+        session = req.session
     except (AttributeError, RuntimeError):
         return None
     return session if isinstance(session, MutableMapping) else None

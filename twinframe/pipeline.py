@@ -1,6 +1,7 @@
 """The pipeline both entrypoints share: an HTTP request and a websocket, side by side.
 
-``dispatch(app, req)`` answers an HTTP request: the target check, routing, the
+``dispatch(app, req)`` answers an HTTP request: the middleware chain
+(``twinframe.chain``, when the app has middleware), the target check, routing, the
 body read, ``before_request`` hooks, the handler, the return-value conversion,
 error handlers, ``after_request`` hooks and the response's last checks.
 ``dispatch_websocket(app, ws)`` runs a websocket: routing, ``before_websocket``
@@ -39,6 +40,8 @@ from .websocket import (
 )
 
 logger = logging.getLogger("twinframe")
+# What dispatch(..., routed_only=True) returns in place of a header list.
+_FOR_MIDDLEWARE: list[tuple[str, str]] = []
 
 
 async def invoke(
@@ -61,68 +64,90 @@ async def invoke(
 # -- HTTP ------------------------------------------------------------------------------
 
 
-async def dispatch(app: Application, req: Request) -> tuple[Response, list[tuple[str, str]]]:
-    """Answer ``req``: route, hooks, handler, error handling. Never raises.
+async def dispatch(
+    app: Application, req: Request, routed_only: bool = False
+) -> tuple[Response, list[tuple[str, str]]]:
+    """Answer ``req``: middleware, route, hooks, handler, error handling. Never raises.
 
     Returns the response and its validated header list, ready for the adapter to send.
+    ``routed_only`` (the middleware chain's innermost step, ``routed``) skips the
+    middleware and returns the finalized response with no header list.
     """
-    response: Response | None = None
-    mounted = False
-    try:
-        if req._error is not None:
-            raise req._error
-        # PERF: the attribute, not the property (which builds the matcher the first time).
-        matcher = app._matcher or app.matcher
-        found = matcher.match(req.method, req.path)
-        if found is None:
-            # PERF: an app without mounts pays one attribute read, only when unrouted.
-            mount = app.mount_for(req.path) if app._mount_table else None
-            if mount is None:
-                response = _unrouted(app, req)
-            else:
-                # Hooks are for this app's routes; middleware wraps mounts too.
-                mounted = True
-                response = await _serve_mount(mount, req)
-        else:
-            route, params = found
-            req.route = route
-            req.params = params
-            if not route.stream:
-                # Before the hooks, so they may read the body (docs/hooks.md
-                # says what that costs an auth hook, and how to avoid it).
-                # PERF: the pipeline awaits the server's receive() itself (ASGI),
-                # or nothing at all (WSGI reads in place): no coroutine of our own.
-                receiving = req._start_body()
-                while receiving is not None:
-                    receiving = req._continue_body(await receiving)
-            if app._before:  # PERF: no loop set-up for the common app without hooks
-                for hook, is_async in app._before:
-                    result = await invoke(req, hook, is_async, req)
-                    if result is not None:
-                        response = to_response(result, hook)
-                        break
-            if response is None:
-                handler = route.handler
-                # PERF: invoke()'s fast paths, minus invoke's own coroutine: that
-                # coroutine measured ~0.3 us, 8% of a hello request.
-                is_async = route.is_async
-                if is_async and req._async_inline:
-                    result = await handler(req, **params)
-                elif not is_async and req._sync_inline:
-                    result = handler(req, **params)
-                else:
-                    result = await invoke(req, handler, is_async, req, **params)
-                response = to_response(result, handler)
-    except Exception as exc:
-        response = await _handle_error(app, req, exc)
-    if app._after and not mounted:
+    response: Response | None
+    chain = app._chain
+    if chain is not None and not routed_only:
+        response = await chain(req)  # the middleware; the innermost calls routed()
+    else:
+        response = None
+        result: Any = None
+        mounted = False
         try:
-            for hook, is_async in app._after:
-                result = await invoke(req, hook, is_async, req, response)
-                if result is not None:
-                    response = to_response(result, hook)
+            if req._error is not None:
+                raise req._error
+            # PERF: the attribute, not the property (which builds the matcher the first time).
+            matcher = app._matcher or app.matcher
+            found = matcher.match(req.method, req.path)
+            if found is None:
+                # PERF: an app without mounts pays one attribute read, only when unrouted.
+                mount = app.mount_for(req.path) if app._mount_table else None
+                if mount is None:
+                    response = _unrouted(app, req)
+                else:
+                    # Hooks are for this app's routes; middleware wraps mounts too.
+                    mounted = True
+                    response = await _serve_mount(mount, req)
+            else:
+                route, params = found
+                req.route = route
+                req.params = params
+                if not route.stream:
+                    # Before the hooks, so they may read the body (docs/hooks.md
+                    # says what that costs an auth hook, and how to avoid it).
+                    # PERF: the pipeline awaits the server's receive() itself (ASGI),
+                    # or nothing at all (WSGI reads in place): no coroutine of our own.
+                    receiving = req._start_body()
+                    while receiving is not None:
+                        receiving = req._continue_body(await receiving)
+                if app._before:  # PERF: no loop set-up for the common app without hooks
+                    for hook, is_async in app._before:
+                        result = await invoke(req, hook, is_async, req)
+                        if result is not None:
+                            response = to_response(result, hook)
+                            break
+                if response is None:
+                    handler = route.handler
+                    # PERF: invoke()'s fast paths, minus invoke's own coroutine: that
+                    # coroutine measured ~0.3 us, 8% of a hello request.
+                    is_async = route.is_async
+                    if is_async and req._async_inline:
+                        result = await handler(req, **params)
+                    elif not is_async and req._sync_inline:
+                        result = handler(req, **params)
+                    else:
+                        result = await invoke(req, handler, is_async, req, **params)
+                    response = to_response(result, handler)
         except Exception as exc:
             response = await _handle_error(app, req, exc)
+        if app._after and not mounted:
+            try:
+                for hook, is_async in app._after:
+                    result = await invoke(req, hook, is_async, req, response)
+                    if result is not None:
+                        response = to_response(result, hook)
+            except Exception as exc:
+                response = await _handle_error(app, req, exc)
+        if routed_only:
+            # For the middleware: a file's Range or 304 applies before they see it.
+            try:
+                finished = response.finalize(req)
+                # Middleware change what they get: a Response object a handler or hook
+                # returns to many requests must not collect their headers. (After
+                # hooks reassign ``result``: with them, copy whatever came.)
+                if finished is result or (finished is response and app._after):
+                    finished = response.copy()
+                return finished, _FOR_MIDDLEWARE
+            except Exception as exc:
+                return await _handle_error(app, req, exc), _FOR_MIDDLEWARE
     try:
         if not 200 <= response.status <= 599:
             raise ValueError(f"response status {response.status!r} is not a final HTTP status")
@@ -135,6 +160,17 @@ async def dispatch(app: Application, req: Request) -> tuple[Response, list[tuple
         response.close()
         response = _internal_error(app, req, exc)
         return response, response.header_list()
+
+
+async def routed(app: Application, req: Request) -> Response:
+    """The routed pipeline without the sending part: the middleware chain's innermost step."""
+    response, _ = await dispatch(app, req, routed_only=True)
+    return response
+
+
+async def handle_error(app: Application, req: Request, exc: Exception) -> Response:
+    """``exc`` as a response, through the app's error handlers (what a middleware raised)."""
+    return await _handle_error(app, req, exc)
 
 
 async def _serve_mount(mount: Mount, req: Request) -> Response:

@@ -8,6 +8,7 @@ lazily, on first access.
 
 from __future__ import annotations
 
+import contextvars
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from .concurrency import inside_event_loop
 from .connection import HTTPConnection
 from .errors import BadRequest, LengthRequired, PayloadTooLarge, UnsupportedMediaType
 from .forms import UploadedFile, parse_multipart, parse_urlencoded
+from .session import Session
 
 if TYPE_CHECKING:
     from .contract import RequestBody as _Contract
@@ -85,6 +87,13 @@ class Request(HTTPConnection, _Contract):
     # What req.after_response() registered: (fn, args, kwargs), in order; None for
     # none, so a request that registers nothing costs one attribute read.
     _after_response: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] | None = None
+    # The context the handler ran in, noted by the middleware chain (see twinframe.chain).
+    _context: contextvars.Context | None = None
+    # Set by middleware; class-level defaults cost nothing to requests that go without.
+    request_id: str | None = None
+    """This request's id, set by ``twinframe.middleware.RequestID`` (else None)."""
+    _session: Session | None = None
+    _load_session: Callable[[], Session] | None = None  # set by the Sessions middleware
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path}>"
@@ -105,6 +114,25 @@ class Request(HTTPConnection, _Contract):
     def last_event_id(self) -> str | None:
         """The ``Last-Event-ID`` header a reconnecting ``EventSource`` sends, or None."""
         return self._header("last-event-id")
+
+    @property
+    def session(self) -> Session:
+        """The user's session, a dict kept in a signed cookie (``twinframe.middleware.Sessions``).
+
+        Read from the cookie on first use; written back only if changed;
+        ``req.session.clear()`` ends it. ``flash()`` / ``pop_flashes()`` keep one-time
+        messages for the next page. RuntimeError without the Sessions middleware.
+        """
+        session = self._session
+        if session is None:
+            load = self._load_session
+            if load is None:
+                raise RuntimeError(
+                    "req.session needs the Sessions middleware: "
+                    "app.add_middleware(twinframe.middleware.Sessions(secret_key))"
+                )
+            session = self._session = load()
+        return session
 
     # -- the adapter contract's body part (twinframe.contract.RequestBody) ---------
 

@@ -9,10 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextvars
 import io
 import logging
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterable,
+    Iterator,
+)
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote
 
@@ -99,6 +108,13 @@ class WSGIRequest(Request):
     def scheme(self) -> str:
         """``http`` or ``https``, from ``wsgi.url_scheme``."""
         return str(self.environ.get("wsgi.url_scheme", "http"))
+
+    def _set_peer(self, client: tuple[str, int] | None, scheme: str | None) -> None:
+        environ = self.environ
+        if client is not None:
+            environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = client[0], str(client[1])
+        if scheme is not None:
+            environ["wsgi.url_scheme"] = scheme
 
     def _server_host(self) -> str:
         environ = self.environ
@@ -269,6 +285,7 @@ class WSGIAdapter:
         if not self._started:
             self._start()
         req = WSGIRequest(self.app, environ)
+        context: contextvars.Context | None = None
         if self._startup_error is not None:
             logger.error(
                 "refusing %s %s: startup failed: %r", req.method, req.path, self._startup_error
@@ -279,8 +296,14 @@ class WSGIAdapter:
             # PERF: the pipeline never suspends under WSGI: one send() runs it to the
             # end, with no event loop involved.
             pipeline = dispatch(self.app, req)
+            # With middleware, each request (and its stream) runs in a context of its
+            # own, so what a middleware sets in contextvars never leaks to the next.
+            context = contextvars.copy_context() if self.app._chain is not None else None
             try:
-                pipeline.send(None)
+                if context is None:
+                    pipeline.send(None)
+                else:
+                    context.run(pipeline.send, None)
             except StopIteration as done:
                 response, headers = done.value
             else:
@@ -300,7 +323,9 @@ class WSGIAdapter:
             if fileobj is not None:
                 return file_wrapper(fileobj, CHUNK_SIZE)  # type: ignore[no-any-return]
         # Always ours for a stream: its producer may call req.after_response() too.
-        return _ResponseBody(_iterate(response, req), req)
+        chunks = _iterate(response, req)
+        body = chunks if context is None else _in_context(context, chunks)
+        return _ResponseBody(body, req)
 
     # -- startup/shutdown: once per process, before the first request ----------------
 
@@ -400,7 +425,7 @@ def _run_inline(coroutine: Coroutine[Any, Any, None]) -> None:
     raise RuntimeError("twinframe's core suspended under WSGI; this is a bug")
 
 
-def _iterate(response: Response, req: Request) -> Iterator[bytes]:
+def _iterate(response: Response, req: Request) -> Generator[bytes, None, None]:
     stream = response.body_stream
     assert stream is not None
     try:
@@ -419,3 +444,17 @@ def _iterate(response: Response, req: Request) -> Iterator[bytes]:
         raise
     finally:
         response.close()
+
+
+def _in_context(
+    context: contextvars.Context, chunks: Generator[bytes, None, None]
+) -> Iterator[bytes]:
+    """``chunks``, each one produced inside ``context`` (the request's own)."""
+    try:
+        while True:
+            try:
+                yield context.run(next, chunks)
+            except StopIteration:
+                return
+    finally:
+        context.run(chunks.close)
