@@ -1,12 +1,15 @@
 """Real Flask and Starlette apps mounted in a twinframe app (tests and real servers).
 
 ``build()`` makes a twinframe App with the Flask app at ``/flask`` and the
-Starlette app at ``/star``; uvicorn and gunicorn serve ``mountapps:app``.
+Starlette app at ``/star``; uvicorn and gunicorn serve ``mountapps:app``. With
+``MOUNT_EVENTS`` set to a file, the Starlette lifespan appends
+``star <startup|shutdown> <pid>`` lines to it (the real-server tests read them).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -109,11 +112,18 @@ def build_starlette(events: list[str] | None = None) -> Starlette:
     streaming and a websocket."""
     log = events if events is not None else []
 
+    def record(event: str) -> None:
+        log.append(f"star {event}")
+        path = os.environ.get("MOUNT_EVENTS")
+        if path:
+            with open(path, "a") as out:
+                out.write(f"star {event} {os.getpid()}\n")
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        log.append("star startup")
+        record("startup")
         yield {"greeting": "hello from the lifespan"}
-        log.append("star shutdown")
+        record("shutdown")
 
     async def hello(request: StarRequest) -> JSONResponse:
         return JSONResponse(

@@ -52,6 +52,21 @@ def thread_loop() -> asyncio.AbstractEventLoop:
     return owner.loop
 
 
+def keep_thread_loop() -> object | None:
+    """A handle that keeps this thread's loop open after the thread ends, until dropped.
+
+    The WSGI adapter holds it from startup to shutdown: work started at startup
+    (a mounted ASGI app's lifespan, a lifespan context's connections) stays on
+    that loop, and shutdown resumes it there, even when the thread that started
+    it has ended (gunicorn's gthread workers end theirs before the process exits).
+    None under gevent, whose one loop lives as long as the process.
+    """
+    if gevent_loop.active() is not None:
+        return None
+    thread_loop()
+    return getattr(_local, "owner", None)
+
+
 class _LoopOwner:
     """Holds a thread's loop; the thread-local drops it when the thread ends, closing the loop.
 

@@ -27,7 +27,12 @@ from urllib.parse import quote
 
 from . import gevent_loop
 from .after_response import run_after_response
-from .concurrency import iterate_on_thread_loop, run_on_thread_loop, thread_loop
+from .concurrency import (
+    iterate_on_thread_loop,
+    keep_thread_loop,
+    run_on_thread_loop,
+    thread_loop,
+)
 from .errors import BadRequest, ClientDisconnect, PayloadTooLarge
 from .files import CHUNK_SIZE
 from .pipeline import dispatch
@@ -275,6 +280,7 @@ class WSGIAdapter:
         self._startup_error: BaseException | None = None
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_kept: object | None = None  # keep_thread_loop()'s handle, startup to shutdown
 
     @property
     def _twinframe_app(self) -> Application:
@@ -351,6 +357,7 @@ class WSGIAdapter:
                 return
             try:
                 self._loop = thread_loop()
+                self._loop_kept = keep_thread_loop()
                 run_on_thread_loop(self.app.startup())
             except Exception as exc:
                 logger.exception("startup failed; every request will answer 500")
@@ -369,6 +376,7 @@ class WSGIAdapter:
             self._startup_error = None
             atexit.unregister(self._stop)
             if failed:
+                self._loop_kept = None
                 return  # nothing was started, so there is nothing to shut down
             if gevent_loop.active() is not None:
                 # Under gevent the process's one loop never stops running: submit to it.
@@ -389,6 +397,8 @@ class WSGIAdapter:
             finally:
                 if own_loop:
                     loop.close()
+                # Its thread may be gone: dropping the handle then closes the loop.
+                self._loop_kept = None
 
 
 class _ResponseBody:

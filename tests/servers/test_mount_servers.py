@@ -8,7 +8,9 @@ directly, Flask in the thread pool).
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,9 +26,29 @@ SETUPS = server_commands("mountapps:app")
 BIG = 50 * 1024 * 1024
 
 
+@pytest.fixture
+def events_file(tmp_path: Path) -> Path:
+    return tmp_path / "mount-events.log"
+
+
 @pytest.fixture(params=sorted(SETUPS))
-def server(request: pytest.FixtureRequest, server_factory) -> Server:  # type: ignore[no-untyped-def]
-    return server_factory(SETUPS[request.param])  # type: ignore[no-any-return]
+def server(request: pytest.FixtureRequest, server_factory, events_file: Path) -> Server:  # type: ignore[no-untyped-def]
+    env = {"MOUNT_EVENTS": str(events_file)}
+    return server_factory(SETUPS[request.param], env=env)  # type: ignore[no-any-return]
+
+
+def test_the_mounted_lifespan_starts_and_stops_with_the_server(
+    server: Server, events_file: Path
+) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        for _ in range(4):  # reach every worker of a pre-fork server, most likely
+            assert client.get("/star/hello").json()["greeting"] == "hello from the lifespan"
+    # uvicorn re-raises the SIGTERM it caught after its graceful shutdown (exit -15).
+    assert server.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
+    lines = [line.split() for line in events_file.read_text().splitlines()]
+    started = {pid for _, event, pid in lines if event == "startup"}
+    stopped = {pid for _, event, pid in lines if event == "shutdown"}
+    assert started and stopped == started, lines
 
 
 def test_flask_and_starlette_routing_redirects_url_for(server: Server) -> None:
