@@ -51,7 +51,7 @@ class HTTPConnection(_Contract):
     _sync_inline = False
     _async_inline = False
 
-    # -- shared -------------------------------------------------------------------
+    # -- built from what the adapter supplied ---------------------------------------
 
     def _set_target(
         self,

@@ -15,12 +15,13 @@ what only the protocol adapter knows:
   one implementation; typing against this Protocol keeps the modules below
   ``app.py`` free of an import of it (no import cycle).
 
-``twinframe.wsgi.WSGIRequest``, ``twinframe.asgi.ASGIRequest`` and
-``twinframe.websocket.WebSocket`` (through ``twinframe.asgi_connection``) are
-the implementations of the first two; mypy checks they are complete, since
-``HTTPConnection`` and ``Request`` declare these Protocols as their bases for
-type checking. Members are underscored: they are for the pipeline and the
-adapters, not for handlers.
+The adapters are the only implementations: ``twinframe.wsgi.WSGIRequest`` and
+``twinframe.asgi.ASGIRequest`` implement ``RequestBody`` (and so
+``Connection``), ``twinframe.websocket.WebSocket`` implements ``Connection``
+(its ASGI part through ``twinframe.asgi_connection``). ``HTTPConnection`` and
+``Request`` declare these Protocols as their bases for the type checker only,
+so ``mypy --strict`` fails if an adapter leaves a member out. Members are
+underscored: they are for the pipeline and the adapters, not for handlers.
 """
 
 from __future__ import annotations
