@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from twinframe import App, BadRequest, NotFound, Request, Response, WebSocket, WebSocketDisconnect
+from twinframe.middleware import GZip
 
 from .chat_broker import Broker, Event, MemoryBroker, RedisBroker
 
@@ -31,7 +32,8 @@ MAX_NAME = 32
 MAX_TEXT = 2000
 ROOM_NAME = re.compile(r"[\w-]{1,40}")
 
-app = App(max_message_size=4 * MAX_TEXT)
+# GZip: the page, its script and the history are text, sent compressed to browsers.
+app = App(max_message_size=4 * MAX_TEXT, middleware=[GZip()])
 
 
 @app.on_startup

@@ -4,6 +4,7 @@ and its brokers on their own (the Redis one against a real redis-server)."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -238,3 +239,15 @@ def test_redis_broker_refuses_a_dead_url() -> None:
             await RedisBroker.connect(f"redis://127.0.0.1:{free_port()}/0")
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("path", ["/", "/static/chat.js", "/static/style.css"])
+def test_the_page_and_its_assets_are_sent_compressed(client: TestClient, path: str) -> None:
+    plain = client.get(path, headers={"accept-encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    with client.stream("GET", path, headers={"accept-encoding": "gzip"}) as response:
+        raw = b"".join(response.iter_raw())
+    assert response.headers["content-encoding"] == "gzip"
+    assert response.headers["vary"] == "Accept-Encoding"
+    assert gzip.decompress(raw) == plain.content
+    assert len(raw) < len(plain.content)

@@ -495,3 +495,25 @@ def test_a_middleware_websocket_hook_is_registered():
             with client.websocket_connect("/ws"):
                 pass
     assert refused.value.status == 403
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_middleware_wrap_mounted_apps_too(make_client, kind):
+    def legacy(environ, start_response):  # a plain WSGI app
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"legacy"]
+
+    inner = App()
+
+    @inner.get("/hi")
+    def hi(req):
+        return "inner"
+
+    app = basic_app()
+    app.mount("/legacy", legacy)
+    app.mount("/inner", inner)
+    app.add_middleware(make_mw(kind, after=lambda req, r: r.headers.add("x-mw", req.path)))
+    client = make_client(app)
+    for path, text in (("/legacy/x", "legacy"), ("/inner/hi", "inner"), ("/", "Hello")):
+        response = client.get(path)
+        assert (response.text, response.headers["x-mw"]) == (text, path)
