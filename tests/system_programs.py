@@ -202,8 +202,11 @@ def run_postgres() -> Iterator[PostgresServer]:
     as_root = os.geteuid() == 0
     owner = pwd.getpwnam("postgres") if as_root else pwd.getpwuid(os.geteuid())
     run_as = {"user": owner.pw_uid, "group": owner.pw_gid} if as_root else {}
-    # /tmp, not $TMPDIR or pytest's tmp_path: the postgres user must be able to reach it.
-    base = Path(tempfile.mkdtemp(prefix="twinframe-pg-", dir="/tmp" if as_root else None))
+    # /dev/shm (else /tmp), not $TMPDIR or pytest's tmp_path: the postgres user must be able
+    # to reach it. Memory, not disk: on a busy machine removing the cluster's ~1,500 files
+    # from disk took over a minute, past the per-test timeout of the test that ends the run.
+    shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else "/tmp"
+    base = Path(tempfile.mkdtemp(prefix="twinframe-pg-", dir=shm if as_root else None))
     os.chown(base, owner.pw_uid, owner.pw_gid)
     data, log_path = base / "data", base / "postgres.log"
     env = {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C", "HOME": str(base)}
