@@ -11,6 +11,7 @@ import time
 import pytest
 
 from twinframe import App, Event, Response
+from twinframe.middleware import GZip
 from twinframe.sse import PING, encode_event, parse_events
 from twinframe.testing import TestClient, iter_events
 
@@ -420,3 +421,33 @@ def test_blocked_sync_producers_do_not_starve_sync_handlers(make_client):
         gate.set()
         for stream in streams:
             stream.__exit__(None, None, None)
+
+
+# -- through middleware ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_through_gzip_each_event_is_flushed(make_client, kind):
+    app, gate, stopped = gated_app(kind, ping=None)
+    app.add_middleware(GZip())
+    client = make_client(app)
+    with client.stream("GET", "/events", headers={"Accept-Encoding": "gzip"}) as response:
+        assert response.headers["content-encoding"] == "gzip"
+        events = iter_events(response)  # decompressed as the chunks arrive
+        # The producer waits for the gate: a compressor holding bytes back would hang here.
+        assert next(events) == Event("first", id="1")
+        gate.set()
+        assert next(events) == Event("second", id="2")
+        assert list(events) == []
+    assert stopped.is_set()
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_through_gzip_closing_early_stops_the_producer(make_client, kind):
+    app, gate, stopped = gated_app(kind, ping=0.05)
+    app.add_middleware(GZip())
+    with make_client(app).stream("GET", "/events", headers={"Accept-Encoding": "gzip"}) as r:
+        assert r.headers["content-encoding"] == "gzip"
+        assert next(iter_events(r)) == Event("first", id="1")
+    gate.set()  # a sync producer blocked at the gate finishes its step, then is closed
+    assert stopped.wait(WAIT)

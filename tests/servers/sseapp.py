@@ -3,6 +3,7 @@
     gunicorn servers.sseapp:app.wsgi  (gthread or gevent workers)
     uvicorn servers.sseapp:app.asgi
 
+Responses go through the GZip middleware (for clients that accept gzip).
 ``TWINFRAME_SSE_DIR`` (set by the tests) is where the producers look for their
 release files and leave markers: ``stopped-NAME`` (the producer's ``finally``
 ran; its text is how many events it produced) and ``after-NAME`` (an
@@ -18,11 +19,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from twinframe import App, Event, Request, Response
+from twinframe.middleware import GZip
 
 DIR = Path(os.environ.get("TWINFRAME_SSE_DIR", "."))
 RELEASE_TIMEOUT = 20.0
 
 app = App()
+app.add_middleware(GZip())  # streams pass through it, compressed and flushed per event
 
 
 @app.get("/ok")

@@ -2,7 +2,7 @@
 gevent workers and granian (app.wsgi), uvicorn, hypercorn and granian (app.asgi); app:
 tests/servers/sseapp.py.
 
-Each event reaches the client while the producer still runs, pings keep a silent
+Each event reaches the client while the producer still runs (through GZip), pings keep a silent
 stream alive, a client that hangs up stops the producer (its ``finally`` runs)
 with nothing logged as an error, Last-Event-ID resumes, and after-response work
 runs after the answer with its failure logged.
@@ -89,8 +89,11 @@ def assert_nothing_logged_as_an_error(running: Running) -> None:
 def test_events_arrive_as_produced_with_pings_between(running, kind):
     name = f"gated-{kind}"
     url = f"{running.server.url}/events?kind={kind}&name={name}&gate=1&ping=0.2"
-    with httpx.stream("GET", url, timeout=WAIT) as response:
+    # Through the app's GZip middleware: each event compressed and flushed on its own.
+    headers = {"Accept-Encoding": "gzip"}
+    with httpx.stream("GET", url, headers=headers, timeout=WAIT) as response:
         assert response.status_code == 200
+        assert response.headers["content-encoding"] == "gzip"
         assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
         assert response.headers["cache-control"] == "no-cache"
         lines = response.iter_lines()
