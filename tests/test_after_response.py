@@ -4,6 +4,7 @@ logged and contained, each function run the way its protocol runs code."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 
@@ -224,3 +225,30 @@ def test_when_the_handler_fails_work_it_registered_still_runs(make_client, caplo
     caplog.set_level(logging.CRITICAL, logger="twinframe")
     assert make_client(app).get("/").status_code == 500
     assert ran == ["cleanup"]
+
+
+def test_sees_what_middleware_set_in_contextvars(make_client):
+    app = App()
+    current_user: contextvars.ContextVar[str] = contextvars.ContextVar("current_user")
+    seen: list[str] = []
+
+    def who_am_i(req, call_next):
+        current_user.set(req.headers.get("x-user", "nobody"))
+        return call_next(req)
+
+    async def async_record():
+        seen.append("async " + current_user.get("unset"))
+
+    @app.get("/")
+    def index(req):
+        req.after_response(lambda: seen.append("sync " + current_user.get("unset")))
+        req.after_response(async_record)
+        return "ok"
+
+    app.add_middleware(who_am_i)
+    client = make_client(app)
+    assert client.get("/", headers={"X-User": "ann"}).text == "ok"
+    assert seen == ["sync ann", "async ann"]
+    seen.clear()
+    assert client.get("/").text == "ok"  # the next request has its own context
+    assert seen == ["sync nobody", "async nobody"]

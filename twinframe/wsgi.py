@@ -320,7 +320,7 @@ class WSGIAdapter:
         if response.body_stream is None:
             if req._after_response is None:
                 return [response.body]
-            return _ResponseBody(iter((response.body,)), req)
+            return _ResponseBody(iter((response.body,)), req, context)
         file_wrapper = environ.get("wsgi.file_wrapper")
         if file_wrapper is not None and req._after_response is None:
             # (With after_response work the body must be an iterable of ours, whose
@@ -331,7 +331,7 @@ class WSGIAdapter:
         # Always ours for a stream: its producer may call req.after_response() too.
         chunks = _iterate(response, req)
         body = chunks if context is None else _in_context(context, chunks)
-        return _ResponseBody(body, req)
+        return _ResponseBody(body, req, context)
 
     # -- startup/shutdown: once per process, before the first request ----------------
 
@@ -406,11 +406,14 @@ class _ResponseBody:
     runs the work the handler scheduled with ``req.after_response()``, once the
     client has the whole response."""
 
-    __slots__ = ("_chunks", "_req")
+    __slots__ = ("_chunks", "_context", "_req")
 
-    def __init__(self, chunks: Iterator[bytes], req: Request) -> None:
+    def __init__(
+        self, chunks: Iterator[bytes], req: Request, context: contextvars.Context | None
+    ) -> None:
         self._chunks = chunks
         self._req = req
+        self._context = context  # the request's own (with middleware), as for its stream
 
     def __iter__(self) -> Iterator[bytes]:
         return self._chunks
@@ -422,7 +425,11 @@ class _ResponseBody:
                 close()
         finally:
             if self._req._after_response is not None:
-                _run_inline(run_after_response(self._req))
+                work = run_after_response(self._req)
+                if self._context is None:
+                    _run_inline(work)
+                else:
+                    self._context.run(_run_inline, work)
 
 
 def _run_inline(coroutine: Coroutine[Any, Any, None]) -> None:
