@@ -7,9 +7,11 @@ served; where httpx would normalise the input away, ``raw_drivers`` passes it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
+from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +20,7 @@ from raw_drivers import CALLERS, CountingInput, call_asgi, call_wsgi
 
 from twinframe import App, Response
 from twinframe.testing import TestClient, WSGITransport
+from twinframe.testing.scope import asgi_scope
 
 # -- URL parts ---------------------------------------------------------------------
 
@@ -783,16 +786,54 @@ def test_sync_iteration_of_the_body_in_a_sync_stream_still_works(make_client):
 # -- repeated and empty headers read alike ------------------------------------------------
 
 
-def test_two_host_headers_are_refused_on_both_entrypoints(interface):
+@pytest.mark.parametrize("reads_host", [True, False])
+def test_two_host_headers_are_refused_on_both_entrypoints(interface, reads_host):
+    # The same 400 whether or not the handler reads req.host (RFC 9112 3.2), and
+    # the handler never runs.
     app = App()
+    ran: list[str] = []
 
     @app.get("/")
-    def host(req):
-        return req.host
+    def handler(req):
+        ran.append("handler")
+        return req.host if reads_host else "never looked at the host"
 
-    result = CALLERS[interface](app, headers=[(b"host", b"a.example"), (b"host", b"b.example")])
+    call = CALLERS[interface]
+    two = [(b"host", b"a.example"), (b"host", b"b.example")]
+    result = call(app, headers=two)
     assert result.status == 400
-    assert b"Host" in result.body
+    assert json.loads(result.body)["detail"] == "more than one Host header"
+    assert ran == []
+    one = call(app, headers=[(b"host", b"a.example")])
+    assert one.status == 200
+    assert one.body == (b"a.example" if reads_host else b"never looked at the host")
+
+
+def test_two_host_headers_refuse_a_websocket_handshake():
+    app = App()
+    ran: list[str] = []
+
+    @app.websocket("/ws")
+    async def ws_handler(ws):
+        ran.append("handler")
+        await ws.accept()
+        await ws.close()
+
+    scope = asgi_scope("websocket", b"/ws", b"", [(b"host", b"a"), (b"host", b"b")], scheme="ws")
+    scope["extensions"] = {"websocket.http.response": {}}
+    sent: list[dict[str, Any]] = []
+    incoming = [{"type": "websocket.connect"}]
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0) if incoming else {"type": "websocket.disconnect", "code": 1000}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app.asgi(scope, receive, send))
+    assert ran == []
+    assert sent[0]["status"] == 400
+    assert json.loads(sent[1]["body"])["detail"] == "more than one Host header"
 
 
 def test_a_repeated_conditional_header_counts_every_value(interface, tmp_path):

@@ -23,7 +23,14 @@ from urllib.parse import quote
 from . import bridging
 from .connection import HTTPConnection
 from .contract import Application, ErrorKey
-from .errors import ClientDisconnect, HTTPError, MethodNotAllowed, NotFound, UpgradeRequired
+from .errors import (
+    BadRequest,
+    ClientDisconnect,
+    HTTPError,
+    MethodNotAllowed,
+    NotFound,
+    UpgradeRequired,
+)
 from .mounting import Mount
 from .request import Request
 from .response import NO_BODY_STATUSES, TEXT, Response, problem_response
@@ -61,6 +68,20 @@ async def invoke(
     return await conn._call(fn, *args, **kwargs)
 
 
+def _check_host(conn: HTTPConnection) -> None:
+    """400 for more than one ``Host`` header, before routing (RFC 9112 section 3.2).
+
+    Checked for every request, so the answer does not depend on whether the
+    handler reads ``req.host``. Both adapters join repeated headers with ", "
+    (WSGI servers do it before the app sees them), and a host name has no comma.
+    """
+    # PERF: one header lookup and a substring test; the full Host syntax check
+    # stays lazy in ``req.host``.
+    host = conn._header("host")
+    if host is not None and "," in host:
+        raise BadRequest("more than one Host header")
+
+
 # -- HTTP ------------------------------------------------------------------------------
 
 
@@ -84,6 +105,7 @@ async def dispatch(
         try:
             if req._error is not None:
                 raise req._error
+            _check_host(req)
             # PERF: the attribute, not the property (which builds the matcher the first time).
             matcher = app._matcher or app.matcher
             found = matcher.match(req.method, req.path)
@@ -401,6 +423,7 @@ async def dispatch_websocket(app: Application, ws: WebSocket) -> None:
 async def _run_websocket(app: Application, ws: WebSocket) -> None:
     if ws._error is not None:
         raise ws._error
+    _check_host(ws)
     found = app.matcher.match(WEBSOCKET, ws.path)
     if found is None:
         raise NotFound("no websocket route at this path")
