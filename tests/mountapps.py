@@ -8,7 +8,9 @@ Starlette app at ``/star``; uvicorn and gunicorn serve ``mountapps:app``. With
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import itertools
 import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -204,9 +206,23 @@ def build_starlette(events: list[str] | None = None) -> Starlette:
     )
 
 
-def build(events: list[str] | None = None) -> App:
-    """A twinframe app with its own routes, Flask at /flask and Starlette at /star."""
+def build(events: list[str] | None = None, request_ids: bool = False) -> App:
+    """A twinframe app with its own routes, Flask at /flask and Starlette at /star.
+
+    ``request_ids`` adds an async middleware that sets ``X-Request-Id`` on every
+    response, the mounted apps' included.
+    """
     app = App()
+    if request_ids:
+        counter = itertools.count(1)
+
+        async def request_id(req: Any, call_next: Any) -> Any:
+            await asyncio.sleep(0)  # a real await: it runs on the loop, not inline
+            response = await call_next(req)
+            response.headers["X-Request-Id"] = f"{os.getpid()}-{next(counter)}"
+            return response
+
+        app.add_middleware(request_id)
 
     @app.get("/")
     def home(req: Any) -> str:
@@ -222,4 +238,4 @@ def build(events: list[str] | None = None) -> App:
     return app
 
 
-app = build()
+app = build(request_ids=True)

@@ -733,3 +733,72 @@ def test_receive_after_the_response_says_disconnect(make_client: Client) -> None
     with make_client(outer) as client:
         assert client.post("/m/", content=b"body").text == "ok"
     assert seen == ["http.disconnect"]
+
+
+# -- twinframe's middleware wraps mounted apps ------------------------------------------
+
+
+def _request_ids(kind: str, seen: list[str]) -> Any:
+    """A request-id middleware of each kind: sync, async, or async marked inline."""
+
+    def tag(req: Any, response: Response) -> Response:
+        seen.append(req.path)
+        response.headers["X-Request-Id"] = f"rid-{len(seen)}"
+        return response
+
+    if kind == "sync":
+
+        def sync_mw(req: Any, call_next: Any) -> Response:
+            return tag(req, call_next(req))
+
+        return sync_mw
+
+    async def async_mw(req: Any, call_next: Any) -> Response:
+        await asyncio.sleep(0)  # a real await: this one runs on the loop, not inline
+        return tag(req, await call_next(req))
+
+    if kind == "async":
+        return async_mw
+
+    class Inline:
+        inline = True
+
+        async def __call__(self, req: Any, call_next: Any) -> Response:
+            return tag(req, await call_next(req))
+
+    return Inline()
+
+
+@pytest.mark.parametrize("kind", ["sync", "async", "inline"])
+def test_middleware_wraps_mounted_flask_and_starlette(
+    make_client: Client, events: list[str], kind: str
+) -> None:
+    from twinframe.middleware import CrossOriginProtection
+
+    seen: list[str] = []
+    app = build(events)
+    app.add_middleware(_request_ids(kind, seen))
+    app.add_middleware(CrossOriginProtection())
+    with make_client(app) as client:
+        r = client.get("/flask/hello")
+        assert r.json()["script_root"] == "/flask"
+        assert r.headers["x-request-id"] == "rid-1"
+        r = client.get("/star/hello")
+        assert r.json()["greeting"] == "hello from the lifespan"
+        assert r.headers["x-request-id"] == "rid-2"
+        # Streams still stream through the middleware, from both kinds of app.
+        for mounted, label in (("flask", "flask"), ("star", "starlette")):
+            with client.stream("GET", f"/{mounted}/stream") as r:
+                assert r.headers["x-request-id"].startswith("rid-")
+                pieces = list(r.iter_raw())
+            assert len(pieces) == CHUNKS
+            assert pieces[0] == f"{label} chunk 0\n".encode()
+        # The cross-site form post is refused before it reaches Flask; a same-origin one isn't.
+        cross = {"sec-fetch-site": "cross-site"}
+        r = client.post("/flask/form", data={"name": "x"}, headers=cross)
+        assert r.status_code == 403
+        assert r.headers["content-type"] == "application/problem+json"
+        same = {"sec-fetch-site": "same-origin"}
+        assert client.post("/flask/form", data={"name": "x"}, headers=same).json()["name"] == "x"
+        assert client.post("/star/form", data={"name": "y"}, headers=cross).status_code == 403
+    assert seen[:2] == ["/flask/hello", "/star/hello"]

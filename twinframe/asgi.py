@@ -7,7 +7,6 @@ app's bounded thread pool; async ones are awaited.
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -153,36 +152,25 @@ class ASGIRequest(ASGIConnection, Request):
             key = _ENVIRON_KEYS.get(name) or "HTTP_" + name.upper().replace("-", "_")
             # Repeated headers are joined, as WSGI servers do.
             environ[key] = environ[key] + "," + value if key in environ else value
-        if self._body is not None:  # a middleware read it: the app gets the same bytes
-            environ["wsgi.input"] = io.BytesIO(self._body)
-            environ["CONTENT_LENGTH"] = str(len(self._body))
-        else:
-            chunks = self._chunks(None)
+        chunks = self._chunks(None)
 
-            def fetch() -> bytes | None:
-                future = asyncio.run_coroutine_threadsafe(anext_or(chunks, None), loop)
-                return future.result()
+        def fetch() -> bytes | None:
+            future = asyncio.run_coroutine_threadsafe(anext_or(chunks, None), loop)
+            return future.result()
 
-            environ["wsgi.input"] = InputStream(fetch)
+        environ["wsgi.input"] = InputStream(fetch)
         return environ
 
     def _mounted_scope(self, prefix: str, state: dict[str, Any]) -> dict[str, Any]:
         return self._mounted_websocket_scope(self.scope, prefix, state)
 
-    def _mounted_receive(self) -> Receive | None:
-        # The body untouched: the app reads it from the server itself.
-        return self._receive if self._body is None and not self._body_done else None
+    def _mounted_receive(self) -> Receive:
+        # Nothing has read the body (mounts come before that): the app reads it
+        # from the server itself.
+        return self._receive
 
     def _for_app(self, app: Application, prefix: str) -> ASGIRequest:
-        receive = self._mounted_receive()
-        if receive is None:  # a middleware read the body: replay it
-            body = self._body or b""
-
-            async def replay() -> Message:
-                return {"type": "http.request", "body": body, "more_body": False}
-
-            receive = replay
-        return ASGIRequest(app, self._mounted_scope(prefix, {}), receive)
+        return ASGIRequest(app, self._mounted_scope(prefix, {}), self._receive)
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         # Sync code may read req.stream(): it fetches the chunks on this loop.

@@ -13,7 +13,7 @@ mounted app, and the mounted apps' startup and shutdown.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from .asgi_bridge import Lifespan, call_asgi
@@ -43,7 +43,7 @@ async def serve(mount: Mount, req: Request) -> Response:
     state = mount.lifespan.state if mount.lifespan is not None else {}
     scope = req._mounted_scope(prefix, state)
     receive = req._mounted_receive()
-    chunks = _body_source(req) if receive is None else None
+    chunks = req._aiter_body() if receive is None else None
     return await req._await(call_asgi(mount.app, scope, receive, chunks))
 
 
@@ -55,18 +55,6 @@ def as_sent(response: Response, headers: list[tuple[str, str]]) -> MountedRespon
     final.stream_length = response.stream_length
     final.source = response
     return final
-
-
-def _body_source(req: Request) -> AsyncIterator[bytes]:
-    body = req._body
-    if body is not None:  # a middleware read it already: hand the app the same bytes
-        return _one(body)
-    return req._aiter_body()
-
-
-async def _one(body: bytes) -> AsyncIterator[bytes]:
-    if body:
-        yield body
 
 
 async def forward_websocket(mount: Mount, ws: WebSocket, connect: Message) -> None:

@@ -215,6 +215,8 @@ class _AsyncLink:
         if self.inner_is_async or not inside_event_loop():
             return await self.inner(req)
         # Sync code follows, and WSGI code runs outside any loop: in a worker thread.
+        # Its async code comes back to this loop (WSGIRequest._await).
+        req._loop = asyncio.get_running_loop()
         return await self.pool.run(_drive_call, self.inner, req)
 
 

@@ -133,7 +133,7 @@ class RequestBody(Connection, Protocol):
 
     def _mounted_receive(self) -> Callable[[], Awaitable[Any]] | None:
         """The server's ``receive`` to hand a mounted ASGI app, or None when it must
-        receive the body chunks instead (under WSGI, or once a middleware read it)."""
+        receive the body chunks instead (under WSGI)."""
         ...
 
     def _for_app(self, app: Any, prefix: str) -> Any:

@@ -8,6 +8,7 @@ lazily, on first access.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -79,6 +80,10 @@ class Request(HTTPConnection, _Contract):
     """
 
     method: str
+    # The event loop the request's async code runs on while its sync part is in a
+    # worker thread (ASGI: the server's; WSGI: the worker thread's, once an async
+    # middleware moved the routed part to the pool). None until then.
+    _loop: asyncio.AbstractEventLoop | None = None
     _body: bytes | None = None
     _json: Any = _UNSET
     _form: MultiDictProxy[str] | None = None

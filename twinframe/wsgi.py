@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextvars
-import io
 import logging
 import threading
 from collections.abc import (
@@ -52,6 +51,10 @@ logger = logging.getLogger("twinframe")
 
 # PERF: environ keys for header names, built once per name, not per lookup.
 _ENVIRON_KEYS = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+
+
+async def _coroutine(awaitable: Awaitable[T]) -> T:
+    return await awaitable
 
 
 def _decoded(raw: str) -> str:
@@ -211,14 +214,10 @@ class WSGIRequest(Request):
         environ = dict(self.environ)
         environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + prefix
         environ["PATH_INFO"] = (environ.get("PATH_INFO") or "")[len(prefix) :]
-        if self._body is not None:  # a middleware read it: the app gets the same bytes
-            environ["wsgi.input"] = io.BytesIO(self._body)
-            environ["CONTENT_LENGTH"] = str(len(self._body))
-        else:
-            # Read as twinframe reads (Content-Length, or a terminated input), so
-            # the app may read() to the end under any server.
-            chunks = self._read_chunks()
-            environ["wsgi.input"] = InputStream(lambda: next(chunks, None))
+        # Read as twinframe reads (Content-Length, or a terminated input), so the
+        # app may read() to the end under any server.
+        chunks = self._read_chunks()
+        environ["wsgi.input"] = InputStream(lambda: next(chunks, None))
         environ["wsgi.input_terminated"] = True
         return environ
 
@@ -268,6 +267,13 @@ class WSGIRequest(Request):
         return fn(*args, **kwargs)
 
     async def _await(self, awaitable: Awaitable[T]) -> T:
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            # An async middleware moved the routed part to a worker thread while the
+            # server thread's loop waits for it: async code runs there, so what it
+            # leaves running (a mounted ASGI app, a stream's state) is on the loop
+            # the response is later sent from.
+            return asyncio.run_coroutine_threadsafe(_coroutine(awaitable), loop).result()
         return run_on_thread_loop(awaitable)
 
 

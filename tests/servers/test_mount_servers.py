@@ -68,6 +68,9 @@ def test_flask_and_starlette_routing_redirects_url_for(server: Server) -> None:
         assert r.status_code == 302 and r.headers["location"] == f"{server.url}/star/hello"
         assert client.get("/flask/moved").text == "twinframe moved"
         assert client.post("/flask/moved").text == "flask moved POST"
+        # twinframe's middleware wraps the mounted apps too.
+        for path in ("/", "/flask/hello", "/star/hello"):
+            assert client.get(path).headers["x-request-id"]
 
 
 def test_forms_and_cookies(server: Server) -> None:
@@ -84,6 +87,7 @@ def test_streamed_responses_arrive_in_pieces(server: Server) -> None:
         for mounted, label in (("flask", "flask"), ("star", "starlette")):
             with client.stream("GET", f"/{mounted}/stream") as r:
                 assert r.headers.get("transfer-encoding") == "chunked"
+                assert r.headers["x-request-id"]
                 body = b"".join(r.iter_bytes())
             assert body == b"".join(f"{label} chunk {i}\n".encode() for i in range(CHUNKS))
 
