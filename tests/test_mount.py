@@ -802,3 +802,37 @@ def test_middleware_wraps_mounted_flask_and_starlette(
         assert client.post("/flask/form", data={"name": "x"}, headers=same).json()["name"] == "x"
         assert client.post("/star/form", data={"name": "y"}, headers=cross).status_code == 403
     assert seen[:2] == ["/flask/hello", "/star/hello"]
+
+
+def test_builtin_cors_request_id_and_gzip_apply_to_mounted_apps(
+    make_client: Client, events: list[str]
+) -> None:
+    import gzip
+
+    from twinframe.middleware import CORS, GZip, RequestID
+
+    app = build(events)
+    app.add_middleware(RequestID())
+    app.add_middleware(CORS(["https://front.example"]))
+    app.add_middleware(GZip(minimum_size=10))
+    origin = {"origin": "https://front.example"}
+    with make_client(app) as client:
+        for path in ("/flask/hello", "/star/hello", "/"):
+            r = client.get(path, headers={**origin, "x-request-id": "abc-123"})
+            assert r.status_code == 200
+            assert r.headers["access-control-allow-origin"] == "https://front.example"
+            assert r.headers["x-request-id"] == "abc-123"
+        # A preflight to the mounted app is answered by CORS.
+        r = client.options(
+            "/flask/form", headers={**origin, "access-control-request-method": "POST"}
+        )
+        assert r.status_code in (200, 204)
+        assert "POST" in r.headers["access-control-allow-methods"]
+        # Compression wraps the mounted apps' streams, still chunk by chunk.
+        for mounted, label in (("flask", "flask"), ("star", "starlette")):
+            headers = {"accept-encoding": "gzip"}
+            with client.stream("GET", f"/{mounted}/stream", headers=headers) as r:
+                assert r.headers["content-encoding"] == "gzip"
+                raw = b"".join(r.iter_raw())
+            expected = b"".join(f"{label} chunk {i}\n".encode() for i in range(CHUNKS))
+            assert gzip.decompress(raw) == expected
