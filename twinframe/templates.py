@@ -1,7 +1,8 @@
 """HTML pages from Jinja2 templates: ``Templates(directory).render(req, "page.html", **context)``.
 
 Needs the ``templates`` extra (``pip install 'twinframe[templates]'``). Every
-template sees ``req``, ``url_for``, ``session`` and ``get_flashed_messages``;
+template sees ``req``, ``url_for``, ``session`` and ``get_flashed_messages()``
+(the session's flash messages, see ``twinframe.session``);
 errors while loading or rendering a template name the template and the line.
 """
 
@@ -23,11 +24,11 @@ except ImportError as exc:  # pragma: no cover - exercised by a test that hides 
     ) from exc
 
 from .errors import HTTPError
-from .flash import get_flashed_messages, session_of
 from .response import HTML, Response
 
 if TYPE_CHECKING:
     from .request import Request
+    from .session import Flash, Session
 
 __all__ = ["TemplateRenderError", "Templates"]
 
@@ -58,12 +59,17 @@ def _url_for(context: jinja2.runtime.Context, name: str, /, **params: Any) -> st
 
 
 @jinja2.pass_context
-def _flashed(
-    context: jinja2.runtime.Context, with_categories: bool = False
-) -> list[str] | list[tuple[str, str]]:
-    """The request's flash messages (removed from the session: each is shown once)."""
-    req: Request = context["req"]
-    return get_flashed_messages(req, with_categories=with_categories)
+def _flashed(context: jinja2.runtime.Context) -> list[Flash]:
+    """The session's flash messages, ``(category, text)`` pairs, removed: each is shown once."""
+    session = _session_of(context["req"])
+    return session.pop_flashes() if session is not None else []
+
+
+def _session_of(req: Request) -> Session | None:
+    try:
+        return req.session
+    except RuntimeError:  # no Sessions middleware: templates get None
+        return None
 
 
 class Templates:
@@ -118,8 +124,9 @@ class Templates:
         """Render template ``name`` for ``req`` to a string (see ``render``)."""
         template = self.get_template(name)
         context.setdefault("req", req)
-        # Only when a Sessions middleware gave the request one; None otherwise.
-        context.setdefault("session", session_of(req))
+        # None without the Sessions middleware. Reading it checks the cookie's
+        # signature (a few microseconds, when there is a cookie) on every render.
+        context.setdefault("session", _session_of(req))
         try:
             return template.render(context)
         except HTTPError:

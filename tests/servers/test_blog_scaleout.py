@@ -2,8 +2,10 @@
 
 Two ``gunicorn -w 2`` and one ``uvicorn``, all started at once on a new database
 (five processes creating the schema together), then 10 concurrent writers
-spread over them. Every post created must be readable through every process
-afterwards, each exactly once: nothing lost, nothing duplicated.
+spread over them, each logged in once (the session cookie then holds on every
+server: they share the key through the database) and holding the API token.
+Every post created must be readable through every process afterwards, each
+exactly once: nothing lost, nothing duplicated.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import pytest
 from realserver import GUNICORN_BASE_ARGS, UVICORN_BASE_ARGS, Server
 from system_programs import PostgresServer
 
+from examples.blog_db import Database
+
 pytestmark = pytest.mark.servers
 
 COMMANDS = [
@@ -29,6 +33,7 @@ COMMANDS = [
 ]
 WRITERS = 10
 POSTS_PER_WRITER = 12
+AUTHOR, PASSWORD = "ada", "correct horse battery"
 
 
 def _wait_until_serving(server: Server, timeout: float = 60) -> None:
@@ -50,10 +55,17 @@ def test_three_servers_on_one_postgres_lose_and_duplicate_nothing(
     server_factory: Callable[..., Server], postgres: PostgresServer, tmp_path: Path
 ) -> None:
     unused = tmp_path / "unused.sqlite3"  # the URL wins over BLOG_DB
-    env = {"BLOG_DATABASE_URL": postgres.new_database(), "BLOG_DB": str(unused)}
+    url = postgres.new_database()
+    env = {"BLOG_DATABASE_URL": url, "BLOG_DB": str(unused)}
     servers = [server_factory(command, env=env, wait=False) for command in COMMANDS]
     for server in servers:
         _wait_until_serving(server)
+    db = Database(url)  # the author, once the servers made the schema, as create-user does
+    try:
+        db.setup()
+        api = {"Authorization": f"Bearer {db.create_token(db.create_user(AUTHOR, PASSWORD))}"}
+    finally:
+        db.close()
 
     def write(writer: int) -> list[tuple[int, str]]:
         created = []
@@ -62,11 +74,19 @@ def test_three_servers_on_one_postgres_lose_and_duplicate_nothing(
             httpx.Client(base_url=server.url, timeout=30, limits=limits) for server in servers
         ]
         try:
+            login = clients[writer % len(clients)].post(
+                "/login", data={"name": AUTHOR, "password": PASSWORD}
+            )
+            assert login.status_code == 303, login.text
+            for client in clients:  # one login, valid on every server
+                client.cookies.set("session", login.cookies["session"])
             for i in range(POSTS_PER_WRITER):
                 client = clients[(writer + i) % len(clients)]  # every writer uses every server
                 title = f"w{writer}-{i}"
                 if i % 2:
-                    response = client.post("/api/posts", json={"title": title, "body": title * 20})
+                    response = client.post(
+                        "/api/posts", json={"title": title, "body": title * 20}, headers=api
+                    )
                     assert response.status_code == 201, response.text
                     created.append((response.json()["id"], title))
                 else:

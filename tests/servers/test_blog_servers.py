@@ -1,7 +1,8 @@
 """examples/blog.py under real gunicorn, uvicorn and granian, one and several worker processes.
 
 Each server is the command the README and docs/examples.md give (plus a loopback
-port), started from the repository root on a fresh SQLite file.
+port), started from the repository root on a fresh SQLite file holding the
+author's account (as ``python -m examples.blog create-user`` makes it).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 from realserver import GRANIAN_BASE_ARGS, GUNICORN_BASE_ARGS, UVICORN_BASE_ARGS, Server
+
+from examples.blog_db import Database
 
 pytestmark = pytest.mark.servers
 
@@ -45,13 +48,28 @@ COMMANDS = {
 }
 WRITERS = 8
 POSTS_PER_WRITER = 15
+AUTHOR, PASSWORD = "ada", "correct horse battery"
 
 
 def _start(
     server_factory: Callable[..., Server], tmp_path: Path, name: str, database_url: str = ""
-) -> Server:
-    env = {"BLOG_DB": str(tmp_path / "blog.sqlite3"), "BLOG_DATABASE_URL": database_url}
-    return server_factory(COMMANDS[name], env=env, timeout=60)
+) -> tuple[Server, str]:
+    """The server, and an API token for the author account made before it started."""
+    path = str(tmp_path / "blog.sqlite3")
+    db = Database(database_url or path)
+    try:
+        db.setup()
+        token = db.create_token(db.create_user(AUTHOR, PASSWORD))
+    finally:
+        db.close()
+    env = {"BLOG_DB": path, "BLOG_DATABASE_URL": database_url}
+    return server_factory(COMMANDS[name], env=env, timeout=60), token
+
+
+def _log_in(client: httpx.Client) -> None:
+    response = client.post("/login", data={"name": AUTHOR, "password": PASSWORD})
+    assert response.status_code == 303, response.text
+    assert client.cookies.get("session")
 
 
 def _stop_cleanly(server: Server) -> None:
@@ -76,13 +94,31 @@ def test_blog_html_and_json(
     database: str,
 ) -> None:
     url = request.getfixturevalue("postgres").new_database() if database == "postgresql" else ""
-    server = _start(server_factory, tmp_path, name, url)
+    server, token = _start(server_factory, tmp_path, name, url)
+    api = {"Authorization": f"Bearer {token}"}
     # No keep-alive: with several workers, each request may land on another process,
-    # which is what the flash cookie (signed with a key every worker shares) must survive.
+    # which is what the session cookie (signed with a key every worker shares) must survive.
     limits = httpx.Limits(max_keepalive_connections=0)
     with httpx.Client(base_url=server.url, timeout=15, limits=limits) as client:
         assert "No posts yet" in client.get("/").text
-        assert client.get("/static/style.css").headers["content-type"] == "text/css; charset=utf-8"
+        css = client.get("/static/style.css", headers={"Accept-Encoding": "identity"})
+        assert css.headers["content-type"] == "text/css; charset=utf-8"
+        assert css.headers["cache-control"] == "public, max-age=3600"
+        cached = client.get("/static/style.css", headers={"If-None-Match": css.headers["etag"]})
+        assert cached.status_code == 304
+        part = client.get("/static/style.css", headers={"Range": "bytes=0-9"})
+        assert (part.status_code, part.content) == (206, css.content[:10])
+        head = client.head("/static/style.css", headers={"Accept-Encoding": "identity"})
+        assert (head.content, head.headers["content-length"]) == (b"", str(len(css.content)))
+
+        assert client.post("/posts", data={"title": "anonymous", "body": ""}).status_code == 303
+        assert client.post("/api/posts", json={"title": "x", "body": ""}).status_code == 401
+        forged = client.post(
+            "/posts", data={"title": "x", "body": ""}, headers={"Sec-Fetch-Site": "cross-site"}
+        )
+        assert forged.status_code == 403
+        _log_in(client)
+        assert "Logged in as ada" in client.get("/").text
 
         for i in range(5):  # HTML: create, see the flash once, list, delete
             created = client.post("/posts", data={"title": f"<Post {i}>", "body": "text"})
@@ -98,7 +134,7 @@ def test_blog_html_and_json(
         assert client.get(location).status_code == 404
         assert client.post("/posts", data={"title": "", "body": "x"}).status_code == 400
 
-        post = client.post("/api/posts", json={"title": "json", "body": "api"})  # JSON API
+        post = client.post("/api/posts", json={"title": "json", "body": "api"}, headers=api)
         assert post.status_code == 201
         url = post.headers["location"]
         assert client.get(url).json() == post.json()
@@ -106,10 +142,15 @@ def test_blog_html_and_json(
         assert listing["total"] == 5
         assert [p["title"] for p in listing["posts"]] == ["json", "<Post 3>"]
         assert client.get("/api/posts?limit=1000").status_code == 400
-        bad = client.post("/api/posts", content=b"{", headers={"content-type": "application/json"})
+        bad = client.post(
+            "/api/posts", content=b"{", headers={"content-type": "application/json", **api}
+        )
         assert (bad.status_code, bad.headers["content-type"]) == (400, "application/problem+json")
-        assert client.delete(url).status_code == 204
-        assert client.delete(url).status_code == 404
+        assert client.delete(url).status_code == 401
+        assert client.delete(url, headers=api).status_code == 204
+        assert client.delete(url, headers=api).status_code == 404
+        assert client.post("/logout").status_code == 303
+        assert "Log out" not in client.get("/").text
         assert client.get("/static/%2e%2e/blog.py").status_code in (400, 404)
         assert client.get("/api/posts/99999999999999999999").status_code == 404  # not a 500
         assert client.get("/posts/99999999999999999999").status_code == 404
@@ -129,16 +170,20 @@ def test_blog_html_and_json(
 def test_concurrent_writers_lose_nothing(
     server_factory: Callable[..., Server], tmp_path: Path, name: str
 ) -> None:
-    server = _start(server_factory, tmp_path, name)
+    server, token = _start(server_factory, tmp_path, name)
+    api = {"Authorization": f"Bearer {token}"}
 
     def write(writer: int) -> list[int]:
         ids = []
         limits = httpx.Limits(max_keepalive_connections=0)  # spread over the workers
         with httpx.Client(base_url=server.url, timeout=30, limits=limits) as client:
+            _log_in(client)
             for i in range(POSTS_PER_WRITER):
                 title = f"w{writer}-{i}"
                 if i % 2:
-                    response = client.post("/api/posts", json={"title": title, "body": "b" * 500})
+                    response = client.post(
+                        "/api/posts", json={"title": title, "body": "b" * 500}, headers=api
+                    )
                     assert response.status_code == 201, response.text
                     ids.append(response.json()["id"])
                 else:

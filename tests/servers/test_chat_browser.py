@@ -1,42 +1,19 @@
 """The chat page in a real headless browser (Debian's chromium, driven by playwright).
 
-Playwright's own browser download can't work offline, so it launches the
-system chromium through ``executable_path``.
+The ``browser`` fixture (tests/servers/conftest.py) launches the system chromium.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from realserver import UVICORN_BASE_ARGS, Server
-from system_programs import chromium_path
 
 pytestmark = pytest.mark.servers
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",  # tests may run as root, where chromium refuses its sandbox
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TIMEOUT_MS = 15_000
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    executable = chromium_path()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def _join(page: Page, url: str, name: str, room: str) -> None:
