@@ -85,6 +85,18 @@ def build_flask() -> flask.Flask:
 
         return flask.Response(chunks(), mimetype="text/plain")
 
+    @app.get("/source")
+    def source() -> Any:
+        # send_file hands the open file to wsgi.file_wrapper (sendfile under gunicorn).
+        return flask.send_file(os.path.abspath(__file__), mimetype="text/plain")
+
+    @app.post("/lines")
+    def lines() -> dict[str, Any]:
+        stream = flask.request.environ["wsgi.input"]
+        first = stream.readline()
+        rest = list(stream)
+        return {"first": first.decode(), "rest": [line.decode() for line in rest]}
+
     @app.post("/count")
     def count() -> dict[str, int]:
         # Reads the body in pieces, as an upload handler does: memory stays flat.

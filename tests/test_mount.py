@@ -836,3 +836,69 @@ def test_builtin_cors_request_id_and_gzip_apply_to_mounted_apps(
                 raw = b"".join(r.iter_raw())
             expected = b"".join(f"{label} chunk {i}\n".encode() for i in range(CHUNKS))
             assert gzip.decompress(raw) == expected
+
+
+# -- more of PEP 3333 ---------------------------------------------------------------
+
+
+def test_flask_send_file_and_line_reads(client: TestClient) -> None:
+    import mountapps
+
+    r = client.get("/flask/source")
+    assert r.status_code == 200
+    assert r.content == Path(mountapps.__file__).read_bytes()
+    r = client.post("/flask/lines", content=b"one\ntwo\nthree\n")
+    assert r.json() == {"first": "one\n", "rest": ["two\n", "three\n"]}
+
+
+def test_the_write_callable_works(make_client: Client) -> None:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(b"written ")
+        return [b"returned"]
+
+    outer = App()
+    outer.mount("/m", app)
+    with make_client(outer) as client:
+        assert client.get("/m/").text == "written returned"
+
+
+def _wsgi_bad_status(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    start_response("OK", [("Content-Type", "text/plain")])
+    return [b"x"]
+
+
+def _wsgi_bad_headers(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    start_response("200 OK", {"Content-Type": "text/plain"})
+    return [b"x"]
+
+
+@pytest.mark.parametrize("bad", [_wsgi_bad_status, _wsgi_bad_headers], ids=lambda f: f.__name__)
+def test_invalid_start_response_arguments_give_a_500(
+    make_client: Client, bad: Callable[..., Any]
+) -> None:
+    app = App()
+    app.mount("/bad", bad)
+    with make_client(app) as client:
+        assert client.get("/bad/").status_code == 500
+
+
+def test_a_websocket_app_that_fails_is_closed_with_1011(caplog: pytest.LogCaptureFixture) -> None:
+    # Websockets exist under app.asgi only (app.wsgi's 426 is tested above).
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            raise RuntimeError("websockets only")
+        await receive()
+        await send({"type": "websocket.accept"})
+        raise RuntimeError("websocket app exploded")
+
+    outer = App()
+    outer.mount("/ws", app)
+    with TestClient(outer, "asgi") as client:
+        with client.websocket_connect("/ws/") as ws:
+            from twinframe.websocket import WebSocketDisconnect
+
+            with pytest.raises(WebSocketDisconnect) as closed:
+                ws.receive_text()
+            assert closed.value.code == 1011
+    assert "websocket app exploded" in caplog.text

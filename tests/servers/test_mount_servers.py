@@ -73,6 +73,16 @@ def test_flask_and_starlette_routing_redirects_url_for(server: Server) -> None:
             assert client.get(path).headers["x-request-id"]
 
 
+def test_flask_send_file_goes_through_the_servers_file_wrapper(server: Server) -> None:
+    import mountapps
+
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        r = client.get("/flask/source")
+        assert r.status_code == 200
+        assert r.content == Path(mountapps.__file__).read_bytes()
+        assert r.headers["content-length"] == str(len(r.content))
+
+
 def test_forms_and_cookies(server: Server) -> None:
     with httpx.Client(base_url=server.url, timeout=30) as client:
         for mounted, user in (("flask", "ada"), ("star", "grace")):
