@@ -1,9 +1,10 @@
 """Call WSGI and ASGI apps in-process the way a server would, without a network.
 
-A driver prepares the request once (environ or scope), then each call hands the
-app a fresh copy (and a fresh body stream), as a server does per request. The
-ASGI driver runs a whole batch inside one coroutine on one event loop, so the
-timing holds the app's own work plus a minimal ``receive``/``send``.
+A driver prepares the requests once (environs or scopes: one, or one per path
+of a varied scenario), then each call hands the app a fresh copy (and a fresh
+body stream), as a server does per request, cycling through the varied paths.
+The ASGI driver runs a whole batch inside one coroutine on one event loop, so
+the timing holds the app's own work plus a minimal ``receive``/``send``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import io
 import sys
 import time
 from collections.abc import Callable
+from itertools import cycle, islice
 from typing import Any
 
 from .scenarios import Scenario
@@ -20,17 +22,28 @@ from .scenarios import Scenario
 WSGIApp = Callable[..., Any]
 ASGIApp = Callable[..., Any]
 Result = tuple[int, dict[str, str], bytes]
+Check = Callable[[int, dict[str, str], bytes], "str | None"]
+# How many of a varied scenario's paths once_all() checks (evenly spread, ends included).
+CHECKED_VARIANTS = 8
 
 
-def make_environ(scenario: Scenario) -> dict[str, Any]:
+def _sample(count: int) -> list[int]:
+    if count <= CHECKED_VARIANTS:
+        return list(range(count))
+    step = (count - 1) / (CHECKED_VARIANTS - 1)
+    return sorted({round(i * step) for i in range(CHECKED_VARIANTS)})
+
+
+def make_environ(scenario: Scenario, path: str | None = None) -> dict[str, Any]:
     """The WSGI environ a server would build for ``scenario`` (without ``wsgi.input``)."""
+    path = scenario.path if path is None else path
     environ: dict[str, Any] = {
         "REQUEST_METHOD": scenario.method,
         "SCRIPT_NAME": "",
-        "PATH_INFO": scenario.path,
+        "PATH_INFO": path,
         "QUERY_STRING": scenario.query,
         # gunicorn also passes the request target as sent.
-        "RAW_URI": scenario.path + ("?" + scenario.query if scenario.query else ""),
+        "RAW_URI": path + ("?" + scenario.query if scenario.query else ""),
         "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": "8000",
         "SERVER_PROTOCOL": "HTTP/1.1",
@@ -52,16 +65,17 @@ def make_environ(scenario: Scenario) -> dict[str, Any]:
     return environ
 
 
-def make_scope(scenario: Scenario) -> dict[str, Any]:
+def make_scope(scenario: Scenario, path: str | None = None) -> dict[str, Any]:
     """The ASGI HTTP scope a server would build for ``scenario``."""
+    path = scenario.path if path is None else path
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.4"},
         "http_version": "1.1",
         "method": scenario.method,
         "scheme": "http",
-        "path": scenario.path,
-        "raw_path": scenario.path.encode(),
+        "path": path,
+        "raw_path": path.encode(),
         "query_string": scenario.query.encode(),
         "root_path": "",
         "headers": [(k.encode(), v.encode()) for k, v in scenario.all_headers()],
@@ -76,8 +90,21 @@ class WSGIDriver:
 
     def __init__(self, app: WSGIApp, scenario: Scenario) -> None:
         self.app = app
-        self.environ = make_environ(scenario)
+        self.scenario = scenario
+        self.variants = scenario.variants()
+        self.environs = [make_environ(scenario, path) for path, _ in self.variants]
+        self.environ = make_environ(scenario)  # once(): the scenario's own path
         self.body = scenario.body
+
+    def check(self) -> str | None:
+        """Send a spread sample of the scenario's requests; the first wrong answer, or None."""
+        for index in _sample(len(self.variants)):
+            self.environ = self.environs[index]
+            problem = self.variants[index][1](*self.once())
+            if problem:
+                return f"{self.variants[index][0]}: {problem}"
+        self.environ = make_environ(self.scenario)
+        return None
 
     def once(self) -> Result:
         """One request; returns (status, headers, body) for the correctness check."""
@@ -104,7 +131,6 @@ class WSGIDriver:
     def timed(self, count: int) -> float:
         """Seconds taken by ``count`` requests, the body fully consumed each time."""
         app = self.app
-        base = self.environ
         payload = self.body
         BytesIO = io.BytesIO
 
@@ -113,8 +139,10 @@ class WSGIDriver:
         ) -> None:
             return None
 
+        # Each batch starts where the cycle starts: every implementation gets the same paths.
+        bases = islice(cycle(self.environs), count)
         start = time.perf_counter()
-        for _ in range(count):
+        for base in bases:
             environ = dict(base)
             environ["wsgi.input"] = BytesIO(payload)
             result = app(environ, start_response)
@@ -154,9 +182,22 @@ class ASGIDriver:
 
     def __init__(self, app: ASGIApp, scenario: Scenario, loop: asyncio.AbstractEventLoop) -> None:
         self.app = app
-        self.scope = make_scope(scenario)
+        self.scenario = scenario
+        self.variants = scenario.variants()
+        self.scopes = [make_scope(scenario, path) for path, _ in self.variants]
+        self.scope = make_scope(scenario)  # once(): the scenario's own path
         self.body = scenario.body
         self.loop = loop
+
+    def check(self) -> str | None:
+        """Send a spread sample of the scenario's requests; the first wrong answer, or None."""
+        for index in _sample(len(self.variants)):
+            self.scope = self.scopes[index]
+            problem = self.variants[index][1](*self.once())
+            if problem:
+                return f"{self.variants[index][0]}: {problem}"
+        self.scope = make_scope(self.scenario)
+        return None
 
     def once(self) -> Result:
         """One request; returns (status, headers, body) for the correctness check."""
@@ -183,9 +224,9 @@ class ASGIDriver:
 
     async def _timed(self, count: int) -> float:
         app = self.app
-        base = self.scope
         payload = self.body
+        bases = islice(cycle(self.scopes), count)
         start = time.perf_counter()
-        for _ in range(count):
+        for base in bases:
             await app(dict(base), _Receive(payload), _discard)
         return time.perf_counter() - start

@@ -98,3 +98,23 @@ def test_mounted_smoke_run_checks_every_pairing() -> None:
     for label, _, _ in mounted.PAIRINGS:
         assert ("twinframe", label) in measured and ("bare", label) in measured
     assert "| WSGI app under app.asgi | hello |" in out.getvalue()
+
+
+def test_varied_scenarios_send_distinct_paths_each_checked() -> None:
+    # dynamic and notfound cycle through VARIANTS distinct paths (a per-URL cache
+    # cannot flatter them); a spread sample of them is checked before timing, and a
+    # wrong answer for one of those paths is reported with the path.
+    from benchmarks.drivers import WSGIDriver
+    from benchmarks.scenarios import SCENARIOS, VARIANTS
+    from twinframe import App
+
+    for name in ("dynamic", "notfound"):
+        scenario = next(s for s in SCENARIOS if s.name == name)
+        driver = WSGIDriver(lambda environ, start_response: [], scenario)
+        paths = {environ["PATH_INFO"] for environ in driver.environs}
+        assert len(paths) == VARIANTS > 1200
+    dynamic = next(s for s in SCENARIOS if s.name == "dynamic")
+    app = App()
+    app.add_route("/users/{id:d}", lambda req, id: {"id": id if id % 2 else id + 1})
+    problem = WSGIDriver(app.wsgi, dynamic).check()
+    assert problem is not None and problem.startswith("/users/")

@@ -1,8 +1,10 @@
 """Hand-written WSGI and ASGI callables: the reference every framework is compared to.
 
 They do the same job as the framework apps (route by path, parse the query
-string, the JSON body and the path parameter, serialise JSON, answer 404 with a
-problem+json body), with nothing in between.
+string, the JSON body, the form bodies, the cookies and the path parameter,
+serialise JSON, answer 404 with a problem+json body), with nothing in between.
+The multipart body goes through python-multipart's callback parser, gathering
+only what the answer needs: the least a correct app on that parser can do.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
+
+from python_multipart.multipart import MultipartParser, parse_options_header
 
 from ..scenarios import DYNAMIC_ROUTES, dynamic_patterns
 
@@ -29,6 +33,56 @@ def _search(query_string: str) -> Answer:
     single = dict(params)
     tags = [value for name, value in params if name == "tag"]
     return _json({"q": single.get("q"), "tags": tags, "limit": int(single.get("limit", "20"))})
+
+
+def _form(body: bytes) -> Answer:
+    return _json(dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True)))
+
+
+def _upload(content_type: str, body: bytes) -> Answer:
+    boundary = parse_options_header(content_type)[1][b"boundary"]
+    parts: list[tuple[list[bytes], list[bytes]]] = []  # (header bytes, data chunks)
+
+    def on_part_begin() -> None:
+        parts.append(([], []))
+
+    def on_header_value(buf: bytes, start: int, end: int) -> None:
+        parts[-1][0].append(buf[start:end])
+
+    def on_part_data(buf: bytes, start: int, end: int) -> None:
+        parts[-1][1].append(buf[start:end])
+
+    callbacks = {
+        "on_part_begin": on_part_begin,
+        "on_header_value": on_header_value,
+        "on_part_data": on_part_data,
+    }
+    parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
+    parser.write(body)
+    parser.finalize()
+    title = filename = None
+    size = 0
+    for headers, data in parts:
+        options = parse_options_header(headers[0])[1]
+        if b"filename" in options:
+            filename = options[b"filename"].decode()
+            size = sum(map(len, data))
+        elif options.get(b"name") == b"title":
+            title = b"".join(data).decode()
+    return _json({"title": title, "filename": filename, "size": size})
+
+
+def _cookies(header: str) -> Answer:
+    cookies = {}
+    for pair in header.split(";"):
+        name, _, value = pair.partition("=")
+        cookies.setdefault(name.strip(), value.strip())
+    answer = {
+        "count": len(cookies),
+        "session": cookies.get("sessionid"),
+        "theme": cookies.get("theme"),
+    }
+    return _json(answer)
 
 
 def _not_found(accept: str) -> Answer:
@@ -59,11 +113,19 @@ def build_wsgi(routes: int = DYNAMIC_ROUTES) -> Callable[..., Iterable[bytes]]:
         path = environ.get("PATH_INFO") or "/"
         answer = _route(prefixes, method, path)
         if answer is None:
-            if path == "/echo" and method == "POST":
+            if method == "POST" and path in ("/echo", "/form", "/upload"):
                 length = int(environ.get("CONTENT_LENGTH") or 0)
-                answer = _json(json.loads(environ["wsgi.input"].read(length)))
+                body = environ["wsgi.input"].read(length)
+                if path == "/echo":
+                    answer = _json(json.loads(body))
+                elif path == "/form":
+                    answer = _form(body)
+                else:
+                    answer = _upload(environ["CONTENT_TYPE"], body)
             elif path == "/search" and method == "GET":
                 answer = _search(environ.get("QUERY_STRING", ""))
+            elif path == "/cookies" and method == "GET":
+                answer = _cookies(environ.get("HTTP_COOKIE", ""))
             else:
                 answer = _not_found(environ.get("HTTP_ACCEPT", ""))
         status, content_type, body = answer
@@ -84,16 +146,26 @@ def build_asgi(routes: int = DYNAMIC_ROUTES) -> Callable[..., Any]:
         path = scope["path"]
         answer = _route(prefixes, method, path)
         if answer is None:
-            if path == "/echo" and method == "POST":
+            if method == "POST" and path in ("/echo", "/form", "/upload"):
                 chunks = []
                 while True:
                     message = await receive()
                     chunks.append(message.get("body", b""))
                     if not message.get("more_body"):
                         break
-                answer = _json(json.loads(b"".join(chunks)))
+                body = b"".join(chunks)
+                if path == "/echo":
+                    answer = _json(json.loads(body))
+                elif path == "/form":
+                    answer = _form(body)
+                else:
+                    content_type = next(v for k, v in scope["headers"] if k == b"content-type")
+                    answer = _upload(content_type.decode("latin-1"), body)
             elif path == "/search" and method == "GET":
                 answer = _search(scope["query_string"].decode("latin-1"))
+            elif path == "/cookies" and method == "GET":
+                cookie = next((v for k, v in scope["headers"] if k == b"cookie"), b"")
+                answer = _cookies(cookie.decode("latin-1"))
             else:
                 accept = next((v for k, v in scope["headers"] if k == b"accept"), b"")
                 answer = _not_found(accept.decode("latin-1"))

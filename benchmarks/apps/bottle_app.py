@@ -35,9 +35,28 @@ def build_wsgi(routes: int = DYNAMIC_ROUTES) -> Callable[..., Any]:
             "limit": int(query.get("limit", "20")),
         }
 
+    def form() -> dict[str, str]:
+        forms = request.forms
+        return {name: forms.getunicode(name) for name in forms}
+
+    def upload() -> dict[str, Any]:
+        file = request.files["file"]
+        return {
+            "title": request.forms.getunicode("title"),
+            "filename": file.raw_filename,
+            "size": len(file.file.read()),
+        }
+
+    def cookies() -> dict[str, Any]:
+        jar = request.cookies
+        return {"count": len(jar), "session": jar.get("sessionid"), "theme": jar.get("theme")}
+
     app.route("/", "GET", hello)
     for prefix in dynamic_patterns(routes):
         app.route(f"/{prefix}/<id:int>", "GET", user)
     app.route("/echo", "POST", echo)
     app.route("/search", "GET", search)
+    app.route("/form", "POST", form)
+    app.route("/upload", "POST", upload)
+    app.route("/cookies", "GET", cookies)
     return app

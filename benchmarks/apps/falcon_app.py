@@ -38,6 +38,52 @@ class _Search:
         }
 
 
+class _Form:
+    def on_post(self, req: Any, resp: Any) -> None:
+        resp.media = dict(req.get_media())
+
+
+class _Upload:
+    def on_post(self, req: Any, resp: Any) -> None:
+        answer: dict[str, Any] = {}
+        for part in req.get_media():
+            if part.filename:
+                answer["filename"] = part.filename
+                answer["size"] = len(part.stream.read())
+            elif part.name == "title":
+                answer["title"] = part.text
+        resp.media = answer
+
+
+class _Cookies:
+    def on_get(self, req: Any, resp: Any) -> None:
+        jar = req.cookies
+        resp.media = {"count": len(jar), "session": jar.get("sessionid"), "theme": jar.get("theme")}
+
+
+class _FormAsync:
+    async def on_post(self, req: Any, resp: Any) -> None:
+        resp.media = dict(await req.get_media())
+
+
+class _UploadAsync:
+    async def on_post(self, req: Any, resp: Any) -> None:
+        answer: dict[str, Any] = {}
+        async for part in await req.get_media():
+            if part.filename:
+                answer["filename"] = part.filename
+                answer["size"] = len(await part.stream.read())
+            elif part.name == "title":
+                answer["title"] = await part.get_text()
+        resp.media = answer
+
+
+class _CookiesAsync:
+    async def on_get(self, req: Any, resp: Any) -> None:
+        jar = req.cookies
+        resp.media = {"count": len(jar), "session": jar.get("sessionid"), "theme": jar.get("theme")}
+
+
 class _HelloAsync:
     async def on_get(self, req: Any, resp: Any) -> None:
         resp.content_type = falcon.MEDIA_TEXT
@@ -63,22 +109,34 @@ class _SearchAsync:
         }
 
 
-def _fill(app: Any, routes: int, hello: Any, user: Any, echo: Any, search: Any) -> Any:
+def _fill(app: Any, routes: int, *resources: Any) -> Any:
+    hello, user, echo, search, form, upload, cookies = resources
     app.add_route("/", hello)
     for prefix in dynamic_patterns(routes):
         app.add_route(f"/{prefix}/{{id:int}}", user)
     app.add_route("/echo", echo)
     app.add_route("/search", search)
+    app.add_route("/form", form)
+    app.add_route("/upload", upload)
+    app.add_route("/cookies", cookies)
     return app
 
 
 def build_wsgi(routes: int = DYNAMIC_ROUTES) -> Callable[..., Any]:
     """A ``falcon.App`` serving every scenario."""
-    return _fill(falcon.App(), routes, _Hello(), _User(), _Echo(), _Search())  # type: ignore[no-any-return]
+    resources = (_Hello(), _User(), _Echo(), _Search(), _Form(), _Upload(), _Cookies())
+    return _fill(falcon.App(), routes, *resources)  # type: ignore[no-any-return]
 
 
 def build_asgi(routes: int = DYNAMIC_ROUTES) -> Callable[..., Any]:
     """A ``falcon.asgi.App`` serving every scenario."""
-    return _fill(  # type: ignore[no-any-return]
-        falcon.asgi.App(), routes, _HelloAsync(), _UserAsync(), _EchoAsync(), _SearchAsync()
+    resources = (
+        _HelloAsync(),
+        _UserAsync(),
+        _EchoAsync(),
+        _SearchAsync(),
+        _FormAsync(),
+        _UploadAsync(),
+        _CookiesAsync(),
     )
+    return _fill(falcon.asgi.App(), routes, *resources)  # type: ignore[no-any-return]

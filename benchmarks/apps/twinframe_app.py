@@ -38,6 +38,26 @@ def build_app(routes: int = DYNAMIC_ROUTES, async_handlers: bool = False) -> App
             "limit": int(query.get("limit", "20")),
         }
 
+    def form(req: Request) -> dict[str, str]:
+        return dict(req.form)
+
+    def upload(req: Request) -> dict[str, Any]:
+        file = req.files["file"]
+        return {"title": req.form.get("title"), "filename": file.filename, "size": file.size}
+
+    def cookies(req: Request) -> dict[str, Any]:
+        jar = req.cookies
+        return {"count": len(jar), "session": jar.get("sessionid"), "theme": jar.get("theme")}
+
+    async def form_async(req: Request) -> dict[str, str]:
+        return form(req)
+
+    async def upload_async(req: Request) -> dict[str, Any]:
+        return upload(req)
+
+    async def cookies_async(req: Request) -> dict[str, Any]:
+        return cookies(req)
+
     async def hello_async(req: Request) -> str:
         return hello(req)
 
@@ -56,6 +76,9 @@ def build_app(routes: int = DYNAMIC_ROUTES, async_handlers: bool = False) -> App
         app.add_route(f"/{prefix}/{{id:d}}", user_async if a else user, name=prefix)
     app.add_route("/echo", echo_async if a else echo, methods=["POST"])
     app.add_route("/search", search_async if a else search)
+    app.add_route("/form", form_async if a else form, methods=["POST"])
+    app.add_route("/upload", upload_async if a else upload, methods=["POST"])
+    app.add_route("/cookies", cookies_async if a else cookies)
     return app
 
 
