@@ -122,9 +122,12 @@ class ASGIRequest(ASGIConnection, Request):
 
     # -- for mounted apps (twinframe.bridging) -------------------------------------------
 
-    def _mounted_environ(self, prefix: str) -> dict[str, Any]:
+    async def _mounted_environ(self, prefix: str) -> dict[str, Any]:
         # Built on the loop, read from a worker thread: wsgi.input fetches each
         # chunk on this loop as the app reads, so the body streams through.
+        # PERF: the first piece is received here, before the thread: a body of one
+        # message (most of them, and every GET) needs no trip back to the loop.
+        first = await self._next_chunk(None)
         scope = self.scope
         loop = self._loop = asyncio.get_running_loop()
         environ: dict[str, Any] = {
@@ -152,10 +155,14 @@ class ASGIRequest(ASGIConnection, Request):
             key = _ENVIRON_KEYS.get(name) or "HTTP_" + name.upper().replace("-", "_")
             # Repeated headers are joined, as WSGI servers do.
             environ[key] = environ[key] + "," + value if key in environ else value
-        chunks = self._chunks(None)
+        pending = [first] if first is not None else []
 
         def fetch() -> bytes | None:
-            future = asyncio.run_coroutine_threadsafe(anext_or(chunks, None), loop)
+            if pending:
+                return pending.pop()
+            if self._body_done:
+                return None
+            future = asyncio.run_coroutine_threadsafe(self._next_chunk(None), loop)
             return future.result()
 
         environ["wsgi.input"] = InputStream(fetch)

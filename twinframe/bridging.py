@@ -34,7 +34,7 @@ async def serve(mount: Mount, req: Request) -> Response:
     """Answer ``req`` with a mounted WSGI or ASGI app (raises if it misbehaves)."""
     prefix = mount.prefix
     if mount.kind == "wsgi":
-        environ = req._mounted_environ(prefix)
+        environ = await req._mounted_environ(prefix)
         return await req._call(call_wsgi, mount.app, environ)
     upgrade = req._header("upgrade")
     if upgrade and upgrade.lower() == "websocket":

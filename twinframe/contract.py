@@ -122,7 +122,7 @@ class RequestBody(Connection, Protocol):
 
     # -- for mounted apps (twinframe.bridging) ------------------------------------------
 
-    def _mounted_environ(self, prefix: str) -> dict[str, Any]:
+    async def _mounted_environ(self, prefix: str) -> dict[str, Any]:
         """A WSGI environ for a WSGI app mounted at ``prefix`` (moved into SCRIPT_NAME)."""
         ...
 

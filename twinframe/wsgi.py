@@ -209,7 +209,10 @@ class WSGIRequest(Request):
 
     # -- for mounted apps (twinframe.bridging) -------------------------------------------
 
-    def _mounted_environ(self, prefix: str) -> Environ:
+    async def _mounted_environ(self, prefix: str) -> Environ:
+        return self._environ_for(prefix)
+
+    def _environ_for(self, prefix: str) -> Environ:
         # PEP 3333: the prefix moves from PATH_INFO to SCRIPT_NAME (both raw, latin-1).
         environ = dict(self.environ)
         environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + prefix
@@ -261,7 +264,7 @@ class WSGIRequest(Request):
         return None  # no server receive() under WSGI: the app receives the body chunks
 
     def _for_app(self, app: Application, prefix: str) -> WSGIRequest:
-        return WSGIRequest(app, self._mounted_environ(prefix))
+        return WSGIRequest(app, self._environ_for(prefix))
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return fn(*args, **kwargs)
