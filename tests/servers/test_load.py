@@ -13,7 +13,14 @@ paths and methods). Asserted:
 - every record created is there afterwards (and no extra one);
 - the server's resident memory (all worker processes) grows by at most
   ``RSS_GROWTH_LIMIT`` between the end of the first quarter of the requests
-  and the end of the run.
+  and the end of the run (a coarse bound: the records and SQLite's page caches
+  grow with the run);
+- then a leak phase that stores nothing (reads of existing records, /ok and the
+  invalid mix, ``LEAK_REQUESTS`` of them): after its first fifth has warmed up,
+  memory may grow by at most ``LEAK_SLACK`` over the remaining four fifths.
+  That bound catches a leak of ``LEAK_SLACK / (0.8 * LEAK_REQUESTS)`` bytes per
+  request or more: about 440 B by default, 90 B with ``TWINFRAME_LONG=1``
+  (the mixed phase alone could not see less than ~5 KiB per request).
 
 By default 2,000 requests from 20 clients per server; ``TWINFRAME_LONG=1``
 runs the full 20,000 requests from 50 clients (memory compared between the
@@ -49,6 +56,9 @@ WEBSOCKETS = 1_000 if LONG else 200
 # allocator and SQLite's page cache settle early; a leak of even 1 KiB per
 # request would exceed it over the long run's last 15,000 requests.
 RSS_GROWTH_LIMIT = 8 * 1024 * 1024
+LEAK_REQUESTS = 30_000 if LONG else 6_000
+# Growth allowed over the leak phase's measured four fifths (allocator noise).
+LEAK_SLACK = 2 * 1024 * 1024
 
 SERVERS = server_commands("servers.loadapp:app")
 
@@ -104,12 +114,18 @@ class Client(threading.Thread):
     """One keep-alive connection sending its share of the mix."""
 
     def __init__(
-        self, port: int, index: int, count: int, barrier: threading.Barrier, checkpoint: int
+        self,
+        port: int,
+        index: int,
+        count: int,
+        barrier: threading.Barrier,
+        checkpoint: int,
+        created: list[str] | None = None,
     ) -> None:
         super().__init__(daemon=True)
         self.port, self.index, self.count = port, index, count
         self.barrier, self.checkpoint = barrier, checkpoint
-        self.created: list[str] = []
+        self.created: list[str] = list(created or [])
         self.failures: list[str] = []
         self.statuses: Counter[int] = Counter()
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -174,6 +190,33 @@ class Client(threading.Thread):
             self.failures.append(f"{method} {path[:60]}: {got}, expected {status}")
 
 
+class ReadingClient(Client):
+    """The leak phase's client: the same connection handling, a mix that stores nothing."""
+
+    def one(self, i: int) -> None:
+        kind = i % 4
+        if kind == 0:
+            self.expect("GET", f"/records/{self.created[i % len(self.created)]}", None, None, 200)
+        elif kind == 1:
+            self.expect("GET", "/ok", None, None, 200)
+        else:
+            method, path, body, content_type, status = INVALID[(i * 7 + self.index) % len(INVALID)]
+            self.expect(method, path, body, content_type, status, valid=False)
+
+
+def run_clients(clients: list[Client], barrier: threading.Barrier, pids_of) -> tuple[int, int]:
+    """Run the clients; RSS (bytes) at their shared checkpoint and at the end."""
+    for client in clients:
+        client.start()
+    barrier.wait(timeout=300)
+    pids = pids_of()
+    first = rss_bytes(pids)
+    barrier.wait(timeout=30)
+    for client in clients:
+        client.join(timeout=600)
+    return first, rss_bytes(pids)
+
+
 @pytest.mark.parametrize("name", list(SERVERS))
 def test_mixed_load(server_factory, tmp_path, name):
     server = start(server_factory, tmp_path, name)
@@ -229,6 +272,30 @@ def test_mixed_load(server_factory, tmp_path, name):
         f"RSS {rss_first / 2**20:.1f} -> {rss_last / 2**20:.1f} MiB"
     )
     assert growth <= RSS_GROWTH_LIMIT, f"RSS grew {growth / 2**20:.1f} MiB"
+
+    # The leak phase: nothing stored, so memory has no reason to grow after warm-up.
+    per_client = LEAK_REQUESTS // CLIENTS
+    barrier = threading.Barrier(CLIENTS + 1)
+    readers = [
+        ReadingClient(server.port, i, per_client, barrier, per_client // 5, created[:100])
+        for i in range(CLIENTS)
+    ]
+    started = time.monotonic()
+    rss_warm, rss_end = run_clients(readers, barrier, lambda: server_pids(server.proc.pid))
+    failures = [f for c in readers for f in c.failures]
+    assert not failures, f"{len(failures)} failures, first: {failures[:10]}"
+    measured = CLIENTS * (per_client - per_client // 5)
+    leak = rss_end - rss_warm
+    print(
+        f"{name}: leak phase {CLIENTS * per_client} requests in "
+        f"{time.monotonic() - started:.1f}s; RSS {rss_warm / 2**20:.1f} -> "
+        f"{rss_end / 2**20:.1f} MiB over the last {measured} "
+        f"({leak / measured:.0f} B per request)"
+    )
+    assert leak <= LEAK_SLACK, (
+        f"RSS grew {leak / 2**20:.2f} MiB over {measured} requests that store nothing "
+        f"({leak / measured:.0f} B per request)"
+    )
     assert "Traceback" not in server.output
 
 
