@@ -242,6 +242,20 @@ def test_postgres_processes_starting_together_all_succeed(postgres: PostgresServ
             db.close()
 
 
+def test_sqlite_needs_nothing_beyond_the_standard_library(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The README's serve command works without the postgres extra.
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "psycopg_pool", None)
+    db = Database(str(tmp_path / "blog.sqlite3"))
+    try:
+        db.setup()
+        assert db.get_post(db.create_post("t", "b")["id"]) is not None
+    finally:
+        db.close()
+
+
 def test_postgres_needs_psycopg(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "psycopg_pool", None)  # as if not installed
     with pytest.raises(RuntimeError, match=r"pip install 'twinframe\[postgres\]'"):
