@@ -70,12 +70,15 @@ def compose(
     crossing = {"wsgi": "async" in kinds, "asgi": "sync" in kinds}
     call: Next = _Terminal(terminal, crossing) if any(crossing.values()) else terminal
     inner_is_async = False  # the routed pipeline runs sync code: under WSGI, outside a loop
-    for mw, kind in zip(reversed(middleware), reversed(kinds), strict=True):
+    for index in range(len(middleware) - 1, -1, -1):
+        mw, kind = middleware[index], kinds[index]
         if kind == "sync":
             call = _SyncLink(mw, call, on_error, pool)
             inner_is_async = False
         else:
-            call = _AsyncLink(mw, call, inner_is_async, on_error, pool)
+            # Under WSGI a link runs on the thread's loop only below a plain async one.
+            below_loop = "async" in kinds[:index]
+            call = _AsyncLink(mw, call, inner_is_async, below_loop, on_error, pool)
             inner_is_async = True
     # PERF: without a crossing every step shares one context: nothing to carry over.
     return _Outermost(call) if any(crossing.values()) else call
@@ -185,21 +188,30 @@ async def _as_coroutine(call: Callable[..., Awaitable[Response]], *args: Any) ->
 
 
 class _AsyncLink:
-    __slots__ = ("inline", "inner", "inner_is_async", "mw", "on_error", "pool")
+    __slots__ = ("in_place", "inline", "inner", "inner_is_async", "mw", "on_error", "pool")
 
     def __init__(
-        self, mw: Middleware, inner: Next, inner_is_async: bool, on_error: OnError, pool: ThreadPool
+        self,
+        mw: Middleware,
+        inner: Next,
+        inner_is_async: bool,
+        below_loop: bool,
+        on_error: OnError,
+        pool: ThreadPool,
     ) -> None:
         self.mw = mw
         self.inner = inner
         self.inner_is_async = inner_is_async
         self.inline = bool(getattr(mw, "inline", False))
+        # PERF: an inline link never under a loop (WSGI) hands its inner step over as
+        # it is: no check per request of where it runs.
+        self.in_place = self.inline and not below_loop
         self.on_error = on_error
         self.pool = pool
 
     async def __call__(self, req: Request) -> Response:
         try:
-            if req._async_inline:  # ASGI: on the server's loop
+            if req._async_inline or self.in_place:  # ASGI: on the server's loop; or in place
                 result = await self.mw(req, self.inner)
             elif self.inline or inside_event_loop():
                 # WSGI, a middleware that awaits only call_next, or an outer async

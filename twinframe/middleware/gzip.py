@@ -151,6 +151,11 @@ class GZip:
         status = response.status
         if status < 200 or status in NO_BODY_STATUSES or status == 206:
             return response
+        stream = response.body_stream
+        # PERF: the cheapest refusal first; most small answers stop here.
+        size = len(response.body) if stream is None else response.stream_length
+        if size is not None and size < self.minimum_size:
+            return response
         headers = response._headers
         content_type = response.content_type
         if headers:
@@ -160,10 +165,6 @@ class GZip:
                 return response
             content_type = headers.get("Content-Type", content_type)
         if not is_compressible(content_type):
-            return response
-        stream = response.body_stream
-        size = len(response.body) if stream is None else response.stream_length
-        if size is not None and size < self.minimum_size:
             return response
         add_vary(response, "Accept-Encoding")
         accept = req._header("accept-encoding")
