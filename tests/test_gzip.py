@@ -137,8 +137,8 @@ def test_head_has_the_get_headers_and_no_body(make_client):
 # -- streams -------------------------------------------------------------------------
 
 
-def parked_app(release: threading.Event, closed: list[str]) -> App:
-    app = App(middleware=[GZip()])
+def parked_app(release: threading.Event, closed: list[str], gzip_mw: GZip | None = None) -> App:
+    app = App(middleware=[gzip_mw or GZip()])
 
     @app.get("/sync")
     def sync_stream(req):
@@ -322,9 +322,7 @@ def test_zstd_for_clients_that_name_it(make_client):
 def test_zstd_streams_are_flushed_chunk_by_chunk(make_client, url):
     release = threading.Event()
     closed: list[str] = []
-    app = parked_app(release, closed)
-    app._middleware.clear()
-    app.add_middleware(GZip(zstd=True))
+    app = parked_app(release, closed, GZip(zstd=True))
     with make_client(app).stream("GET", url, headers={"accept-encoding": "zstd"}) as response:
         assert response.headers["content-encoding"] == "zstd"
         decompressor = zstd.ZstdDecompressor()

@@ -293,3 +293,21 @@ def test_bad_cookie_options_fail_at_startup():
         Sessions(KEY, cookie_name="bad name")
     with pytest.raises(ValueError, match="max_age"):
         Sessions(KEY, max_age=0)
+
+
+def test_a_websocket_hook_reads_the_session():
+    from twinframe.testing import TestClient
+
+    sessions = Sessions(KEY)  # the key of the app's own Sessions
+    app = session_app()
+
+    @app.websocket("/ws")
+    async def ws_handler(ws):
+        await ws.accept()
+        await ws.send_json(dict(sessions.load(ws)))
+        await ws.close()
+
+    with TestClient(app, "asgi") as client:  # websockets: ASGI only
+        client.post("/set?user=ada")
+        with client.websocket_connect("/ws") as ws:
+            assert ws.receive_json() == {"user": "ada"}

@@ -25,6 +25,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 
+from ..connection import HTTPConnection
 from ..cookies import format_set_cookie
 from ..request import Request
 from ..response import Response
@@ -106,9 +107,13 @@ class Sessions:
             self.save(req, session, response)
         return response
 
-    def load(self, req: Request) -> Session:
-        """The session ``req``'s cookie holds; empty when absent, tampered, garbled or expired."""
-        value = req.cookies.get(self.cookie_name)
+    def load(self, conn: HTTPConnection) -> Session:
+        """The session ``conn``'s cookie holds; empty when absent, tampered, garbled or expired.
+
+        ``conn`` may be a websocket too: ``sessions.load(ws)`` in a hook reads the
+        session of the page that opened it.
+        """
+        value = conn.cookies.get(self.cookie_name)
         if not value:
             return Session()
         try:
