@@ -205,6 +205,8 @@ def format_table(rows: list[dict[str, Any]], protocol: str) -> str:
         "|---" * (len(impls) + 3) + "|",
     ]
     for scenario in SCENARIOS:
+        if not any(r["scenario"] == scenario.name and r["protocol"] == protocol for r in rows):
+            continue
         verdict = _verdict(rows, protocol, scenario.name)
         cells = [_cell(rows, i, protocol, scenario.name) for i in impls]
         target = f"<= {TARGETS[scenario.name]}x" if scenario.name in TARGETS else "Falcon's"
@@ -354,11 +356,12 @@ def run(
     only: set[str] | None = None,
     scaling: bool = True,
     out: Any = sys.stdout,
+    scenarios: list[Scenario] = SCENARIOS,
 ) -> dict[str, Any]:
     """Build, check, time and report; returns the raw numbers (and any check failures)."""
     loop = asyncio.new_event_loop()
     try:
-        setup = build(loop, only=only)
+        setup = build(loop, scenarios, only=only)
         failures = list(setup.failures)
         scale_targets: list[Target] = []
         if scaling:
@@ -434,10 +437,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-scaling", action="store_true", help="skip the route-table scaling check"
     )
+    parser.add_argument(
+        "--scenarios", help="comma-separated scenarios to run (default: all of them)"
+    )
     parser.add_argument("--json", help="write the raw numbers to this file")
     args = parser.parse_args(argv)
     only = set(args.only.split(",")) if args.only else None
-    report = run(args.rounds, args.batch_ms, args.smoke, only, not args.no_scaling)
+    scenarios = SCENARIOS
+    if args.scenarios:
+        names = args.scenarios.split(",")
+        scenarios = [s for s in SCENARIOS if s.name in names]
+        if len(scenarios) != len(names):
+            parser.error(f"scenarios are among: {', '.join(s.name for s in SCENARIOS)}")
+    report = run(
+        args.rounds, args.batch_ms, args.smoke, only, not args.no_scaling, scenarios=scenarios
+    )
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(report, fh, indent=2)

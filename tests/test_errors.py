@@ -400,3 +400,37 @@ def test_problem_body_is_compact_json(make_client):
         b'{"type":"about:blank","title":"Not Found","status":404,"detail":"no such thing"}'
     )
     assert response.headers["content-length"] == str(len(response.content))
+
+
+@pytest.mark.parametrize(
+    "detail",
+    [
+        None,
+        "",
+        "nothing here",
+        'quote " and \\ backslash',
+        "tab\tnewline\n",
+        "é ü 漢字 \U0001f600",
+        "\x00\x1f",
+    ],
+)
+@pytest.mark.parametrize("status", [400, 404, 405, 418, 500, 599])
+def test_problem_body_is_the_compact_json_of_the_problem(status: int, detail: str | None) -> None:
+    # problem_response builds the common body without json.dumps' per-call encoder:
+    # it must be byte for byte what json.dumps(problem, separators=(",", ":")) gives.
+    from twinframe.response import problem_response
+    from twinframe.status import status_phrase
+
+    problem: dict[str, object] = {"type": "about:blank", "title": status_phrase(status)}
+    problem["status"] = status
+    if detail:
+        problem["detail"] = detail
+    response = problem_response(status, detail, None, "application/json")
+    assert response.body == json.dumps(problem, separators=(",", ":")).encode()
+    assert response.content_type == "application/problem+json"
+    assert response.header_list() == [
+        ("content-type", "application/problem+json"),
+        ("content-length", str(len(response.body))),
+    ]
+    with_extra = problem_response(status, detail, None, None, {"errors": ["x"]})
+    assert json.loads(with_extra.body) == {**problem, "errors": ["x"]}

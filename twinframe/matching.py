@@ -130,10 +130,13 @@ def _matching_nodes(node: _Node, segments: list[str], i: int, out: list[_Node]) 
     child = node.static.get(segment)
     if child is not None:
         _matching_nodes(child, segments, i + 1, out)
-    for _, _, matcher, child in _dynamic_candidates(node, segment):
-        if matcher(segment) is not None:
-            _matching_nodes(child, segments, i + 1, out)
-    if any(segments[i:]):
+    # PERF: the common node has neither dynamic children nor a catch-all: two
+    # attribute tests instead of a call and a scan of the path (404s come here twice).
+    if node.dynamic:
+        for _, _, matcher, child in _dynamic_candidates(node, segment):
+            if matcher(segment) is not None:
+                _matching_nodes(child, segments, i + 1, out)
+    if node.catchall and any(segments[i:]):
         out.extend(child for _, child in node.catchall)
 
 

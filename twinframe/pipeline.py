@@ -49,6 +49,7 @@ from .websocket import (
 logger = logging.getLogger("twinframe")
 # What dispatch(..., routed_only=True) returns in place of a header list.
 _FOR_MIDDLEWARE: list[tuple[str, str]] = []
+_NOT_FOUND = "nothing is served at this path"
 
 
 async def invoke(
@@ -262,7 +263,11 @@ def _unrouted(app: Application, req: Request) -> Response:
                 raw_query = req.query_string.encode("latin-1")
                 location += "?" + quote(raw_query, safe=PATH_SAFE + "?%")
             return Response.redirect(location, 308)
-    raise NotFound("nothing is served at this path")
+    if not app._error_handlers:
+        # PERF: what _handle_error() answers for a NotFound when the app has no error
+        # handlers, without building and raising the exception (a third of a 404's cost).
+        return problem_response(404, _NOT_FOUND, None, req._header("accept"))
+    raise NotFound(_NOT_FOUND)
 
 
 def to_response(result: Any, source: Any) -> Response:

@@ -34,12 +34,15 @@ TEXT = "text/plain; charset=utf-8"
 HTML = "text/html; charset=utf-8"
 JSON = "application/json"
 OCTET = "application/octet-stream"
+PROBLEM = "application/problem+json"
+_PROBLEM_HEAD = '{"type":"about:blank","title":'
+_dumps = json.dumps
 
 # Statuses whose responses carry no body, so no Content-Type or Content-Length.
 NO_BODY_STATUSES = frozenset({204, 304})
 # PERF: content types twinframe itself sets are known to be valid header values, so
 # header_list() needn't check them again on every response.
-_KNOWN_CONTENT_TYPES = frozenset({TEXT, HTML, JSON, OCTET, "application/problem+json"})
+_KNOWN_CONTENT_TYPES = frozenset({TEXT, HTML, JSON, OCTET, PROBLEM})
 # PERF: one encoder for every Response.json: json.dumps() with non-default options
 # builds a new JSONEncoder per call.
 _encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -481,14 +484,22 @@ def problem_response(
     if _wants_plain_text(accept):
         text = f"{status} {title}" + (f": {detail}" if detail else "") + "\n"
         response = Response(text, status=status, content_type="text/plain; charset=utf-8")
-    else:
+    elif extra:
         problem: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
         if detail:
             problem["detail"] = detail
-        if extra:
-            problem.update(extra)
+        problem.update(extra)
         body = json.dumps(problem, separators=(",", ":")).encode()
-        response = Response(body, status=status, content_type="application/problem+json")
+        response = Response(body, status=status, content_type=PROBLEM)
+    else:
+        # PERF: the same bytes as json.dumps(problem, separators=(",", ":")), which
+        # builds an encoder per call (most of an error response's cost); dumps() of a
+        # lone string takes the default encoder's direct path (tests/test_errors.py
+        # checks both agree).
+        body = _PROBLEM_HEAD + _dumps(title) + ',"status":' + str(int(status))
+        if detail:
+            body += ',"detail":' + _dumps(detail)
+        response = Response((body + "}").encode(), status, None, PROBLEM)
     if headers:
         for name, value in headers.items():
             response.headers[name] = value
