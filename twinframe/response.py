@@ -482,8 +482,8 @@ def problem_response(
     """
     title = status_phrase(status)
     if _wants_plain_text(accept):
-        text = f"{status} {title}" + (f": {detail}" if detail else "") + "\n"
-        response = Response(text, status=status, content_type="text/plain; charset=utf-8")
+        plain = f"{status} {title}" + (f": {detail}" if detail else "") + "\n"
+        response = Response(plain, status=status, content_type="text/plain; charset=utf-8")
     elif extra:
         problem: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
         if detail:
@@ -496,10 +496,10 @@ def problem_response(
         # builds an encoder per call (most of an error response's cost); dumps() of a
         # lone string takes the default encoder's direct path (tests/test_errors.py
         # checks both agree).
-        body = _PROBLEM_HEAD + _dumps(title) + ',"status":' + str(int(status))
+        text = _PROBLEM_HEAD + _dumps(title) + ',"status":' + str(int(status))
         if detail:
-            body += ',"detail":' + _dumps(detail)
-        response = Response((body + "}").encode(), status, None, PROBLEM)
+            text += ',"detail":' + _dumps(detail)
+        response = Response((text + "}").encode(), status, None, PROBLEM)
     if headers:
         for name, value in headers.items():
             response.headers[name] = value
