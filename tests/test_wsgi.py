@@ -64,7 +64,7 @@ def test_wsgi_starts_once_before_the_first_request_even_under_a_thread_stampede(
     # Every thread asks for the adapter's startup lock while the first one runs the
     # hook: the hook holds on until all of them are queued behind it, so the race
     # for "who starts the app" really happens.
-    startup_lock = app.wsgi._lock = _CountingLock()  # type: ignore[assignment]
+    startup_lock = app.wsgi.lifecycle._lock = _CountingLock()  # type: ignore[assignment]
 
     @app.on_startup
     def slow_start() -> None:

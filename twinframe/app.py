@@ -230,6 +230,11 @@ class App(Router):
 
     # -- lifespan (driven by the adapters) -------------------------------------------
 
+    @property
+    def _has_lifespan(self) -> bool:
+        """True when startup or shutdown has work: hooks, a ``lifespan`` context, mounts."""
+        return bool(self._startup or self._shutdown or self.lifespan is not None or self.mounts)
+
     async def startup(self) -> None:
         """Start the mounted apps, enter the ``lifespan`` context, run the startup hooks.
 

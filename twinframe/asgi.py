@@ -17,6 +17,7 @@ from .asgi_connection import ASGIConnection
 from .bridging import forward_websocket
 from .concurrency import anext_or
 from .errors import ClientDisconnect, PayloadTooLarge
+from .lifecycle import Lifecycle
 from .pipeline import dispatch, dispatch_websocket, websocket_mount
 from .request import Request
 from .response import Response
@@ -190,6 +191,10 @@ class ASGIAdapter:
 
     def __init__(self, app: Application) -> None:
         self.app = app
+        self.lifecycle = Lifecycle(app)
+        """Startup and shutdown run by twinframe itself when the server sends no lifespan."""
+        self._unstarted = True  # neither the server (lifespan) nor we have started the app
+        self._warned = False
 
     @property
     def _twinframe_app(self) -> Application:
@@ -209,7 +214,12 @@ class ASGIAdapter:
         # PERF: HTTP is served here rather than in a method of its own: one coroutine
         # less per request.
         req = ASGIRequest(self.app, scope, receive)
-        response, headers = await dispatch(self.app, req)
+        # PERF: one attribute test per request once the app has started.
+        if self._unstarted and not await self._start_lazily():
+            response = self.lifecycle.refusal(req)
+            headers = response.header_list()
+        else:
+            response, headers = await dispatch(self.app, req)
         try:
             if req._disconnected:
                 # The client left before its request was complete: sending would only
@@ -284,16 +294,51 @@ class ASGIAdapter:
         if message["type"] != "websocket.connect":
             return  # the client left before the handshake
         ws = WebSocket(self.app, scope, receive, send)
+        if self._unstarted and not await self._start_lazily():
+            self.lifecycle.refuse(f"websocket {ws.path}")
+            await ws.accept()
+            await ws.close(1011)
+            return
         mount = websocket_mount(self.app, ws)
         if mount is not None:
             await forward_websocket(mount, ws, message)
             return
         await dispatch_websocket(self.app, ws)
 
+    async def _start_lazily(self) -> bool:
+        """Start the app before its first request when the server sent no lifespan events.
+
+        Runs once per process; concurrent first requests wait for it. False when
+        startup failed: the request is then refused (500, or close 1011).
+        """
+        lifecycle = self.lifecycle
+        if not self.app._has_lifespan:
+            # Nothing to start or stop: serve as if started (no task, handler or warning).
+            self._unstarted = False
+            return True
+        if not lifecycle.started and not lifecycle.starting and not self._warned:
+            self._warned = True
+            logger.warning(
+                "the ASGI server sent no lifespan events: running startup before the first "
+                "request; shutdown runs on SIGTERM/SIGINT or when the process exits"
+            )
+        await lifecycle.start_async()
+        if lifecycle.error is not None:
+            return False
+        # Started: later requests skip this until a shutdown (TestClient reuse) resets it.
+        self._unstarted = False
+        lifecycle.on_stop = self._mark_unstarted
+        return True
+
+    def _mark_unstarted(self) -> None:
+        self._unstarted = True
+
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                # The server drives startup and shutdown: requests never start the app.
+                self._unstarted = False
                 try:
                     await self.app.startup()
                 except BaseException as exc:
@@ -310,6 +355,7 @@ class ASGIAdapter:
                     await send({"type": "lifespan.shutdown.failed", "message": reason})
                     return
                 await send({"type": "lifespan.shutdown.complete"})
+                self._unstarted = True
                 return
 
 

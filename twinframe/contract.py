@@ -177,6 +177,11 @@ class Application(Protocol):
         """The path of route ``name`` with ``params`` filled in."""
         ...
 
+    @property
+    def _has_lifespan(self) -> bool:
+        """True when startup or shutdown has work to do."""
+        ...
+
     async def startup(self) -> None:
         """Run the startup hooks and enter the lifespan context."""
         ...

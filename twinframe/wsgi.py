@@ -8,10 +8,8 @@ own event loop), so it is driven here with a single ``send(None)``.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextvars
 import logging
-import threading
 from collections.abc import (
     AsyncIterator,
     Awaitable,
@@ -34,9 +32,10 @@ from .concurrency import (
 )
 from .errors import BadRequest, ClientDisconnect, PayloadTooLarge
 from .files import CHUNK_SIZE
+from .lifecycle import Lifecycle
 from .pipeline import dispatch
 from .request import Request
-from .response import Response, problem_response
+from .response import Response
 from .sending import encode_chunk, is_async_stream, log_stream_failure
 from .status import STATUS_LINES, status_line
 from .target import PATH_SAFE, host_and_port
@@ -285,9 +284,7 @@ class WSGIAdapter:
 
     def __init__(self, app: Application) -> None:
         self.app = app
-        self._started = False
-        self._startup_error: BaseException | None = None
-        self._lock = threading.Lock()
+        self.lifecycle = Lifecycle(app)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_kept: object | None = None  # keep_thread_loop()'s handle, startup to shutdown
 
@@ -297,15 +294,13 @@ class WSGIAdapter:
         return self.app
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        if not self._started:
-            self._start()
+        lifecycle = self.lifecycle
+        if not lifecycle.started:
+            lifecycle.start(self._run_startup, self._run_shutdown)
         req = WSGIRequest(self.app, environ)
         context: contextvars.Context | None = None
-        if self._startup_error is not None:
-            logger.error(
-                "refusing %s %s: startup failed: %r", req.method, req.path, self._startup_error
-            )
-            response = problem_response(500, None, None, req._header("accept"))
+        if lifecycle.error is not None:
+            response = lifecycle.refusal(req)
             headers = response.header_list()
         else:
             # PERF: the pipeline never suspends under WSGI: one send() runs it to the
@@ -350,64 +345,44 @@ class WSGIAdapter:
         Raises the startup's exception if it failed (requests then answer 500).
         Servers and the TestClient call it; a plain WSGI server needn't.
         """
-        if not self._started:
-            self._start()
-        error = self._startup_error
+        self.lifecycle.start(self._run_startup, self._run_shutdown)
+        error = self.lifecycle.error
         if error is not None:
             raise error
 
     def shutdown(self) -> None:
         """Run the shutdown hooks once, if startup ran (else at process exit)."""
-        self._stop()
+        self.lifecycle.stop(self._run_shutdown)
 
-    def _start(self) -> None:
-        with self._lock:
-            if self._started:
-                return
-            try:
-                self._loop = thread_loop()
-                self._loop_kept = keep_thread_loop()
-                run_on_thread_loop(self.app.startup())
-            except Exception as exc:
-                logger.exception("startup failed; every request will answer 500")
-                self._startup_error = exc
-            else:
-                atexit.register(self._stop)
-            self._started = True
+    def _run_startup(self) -> None:
+        # Async hooks run on this thread's loop; shutdown reuses it if it is still usable.
+        self._loop = thread_loop()
+        # Kept open until shutdown, even if this thread ends first (gunicorn gthread).
+        self._loop_kept = keep_thread_loop()
+        try:
+            run_on_thread_loop(self.app.startup())
+        except BaseException:
+            self._loop_kept = None  # nothing to shut down on it
+            raise
 
-    def _stop(self) -> None:
-        """Run the shutdown hooks once (at process exit, or when a TestClient block ends)."""
-        with self._lock:
-            if not self._started:
-                return
-            failed = self._startup_error is not None
-            self._started = False
-            self._startup_error = None
-            atexit.unregister(self._stop)
-            if failed:
-                self._loop_kept = None
-                return  # nothing was started, so there is nothing to shut down
-            if gevent_loop.active() is not None:
-                # Under gevent the process's one loop never stops running: submit to it.
-                try:
-                    run_on_thread_loop(self.app.shutdown())
-                except Exception:
-                    logger.exception("shutdown failed")
-                return
-            loop = self._loop
-            own_loop = loop is None or loop.is_closed() or loop.is_running()
+    def _run_shutdown(self) -> None:
+        if gevent_loop.active() is not None:
+            # Under gevent the process's one loop never stops running: submit to it.
+            self._loop_kept = None
+            run_on_thread_loop(self.app.shutdown())
+            return
+        loop = self._loop
+        own_loop = loop is None or loop.is_closed() or loop.is_running()
+        if own_loop:
+            loop = asyncio.new_event_loop()
+        assert loop is not None
+        try:
+            loop.run_until_complete(self.app.shutdown())
+        finally:
             if own_loop:
-                loop = asyncio.new_event_loop()
-            assert loop is not None
-            try:
-                loop.run_until_complete(self.app.shutdown())
-            except Exception:
-                logger.exception("shutdown failed")
-            finally:
-                if own_loop:
-                    loop.close()
-                # Its thread may be gone: dropping the handle then closes the loop.
-                self._loop_kept = None
+                loop.close()
+            # Its thread may be gone: dropping the handle then closes the loop.
+            self._loop_kept = None
 
 
 class _ResponseBody:
