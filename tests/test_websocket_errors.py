@@ -324,3 +324,100 @@ def test_accepted_and_closed_properties_through_the_life_of_a_connection():
         "refuse": [(False, True)],
         "client-leaves": [(True, True)],
     }
+
+
+# -- close codes: what may be sent, and a server that takes fewer ------------------------
+
+
+def _refusing_server_run(
+    app: App, refused: set[int], incoming: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Like run_websocket, for a server whose ``websocket.close`` raises for ``refused`` codes."""
+    scope = asgi_scope("websocket", b"/", b"", [(b"host", b"h")], scheme="ws")
+    queue: list[dict[str, Any]] = [{"type": "websocket.connect"}, *incoming]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return queue.pop(0) if queue else {"type": "websocket.disconnect", "code": 1000}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "websocket.close" and message["code"] in refused:
+            raise ValueError(f"invalid close code {message['code']}")  # as a strict server might
+        sent.append(message)
+
+    asyncio.run(asyncio.wait_for(app.asgi(scope, receive, send), 10))
+    return sent
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 1002, 1003, 1007, 1011, 1012, 1013, 1014, 3000, 4999])
+def test_a_handler_close_code_the_spec_allows_is_sent_as_is(code):
+    app = App()
+
+    @app.websocket("/")
+    async def handler(ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.close(code, "bye")
+
+    sent = run_websocket(app)
+    assert sent[-1] == {"type": "websocket.close", "code": code, "reason": "bye"}
+
+
+@pytest.mark.parametrize("code", [999, 1004, 1005, 1006, 1015, 1016, 2999, 5000])
+def test_a_close_code_no_close_frame_may_carry_is_a_value_error(code):
+    app = App()
+    raised: list[BaseException] = []
+
+    @app.websocket("/")
+    async def handler(ws: WebSocket) -> None:
+        await ws.accept()
+        try:
+            await ws.close(code)
+        except ValueError as exc:
+            raised.append(exc)
+            await ws.close(4000, "after the error")
+
+    sent = run_websocket(app)
+    assert [str(e) for e in raised] == [
+        f"close code {code} cannot be sent: use 1000-1003, 1007-1014 or 3000-4999"
+    ]
+    assert sent[-1] == {"type": "websocket.close", "code": 4000, "reason": "after the error"}
+
+
+def test_a_server_refusing_a_close_code_gets_1000_with_the_same_reason(caplog):
+    app = App(max_message_size=10)
+    seen: list[tuple[int | None, str]] = []
+
+    @app.websocket("/")
+    async def handler(ws: WebSocket) -> None:
+        await ws.accept()
+        try:
+            await ws.receive_text()
+        finally:
+            seen.append((ws.close_code, ws.close_reason))
+
+    with caplog.at_level(logging.WARNING, "twinframe"):
+        # twinframe's own 1009 for a message over max_message_size, refused by the server.
+        sent = _refusing_server_run(app, {1009}, [{"type": "websocket.receive", "text": "x" * 11}])
+    assert sent[-1] == {
+        "type": "websocket.close",
+        "code": 1000,
+        "reason": "message larger than 10 bytes",
+    }
+    assert seen == [(1000, "message larger than 10 bytes")]
+    assert "the server refused websocket close code 1009" in caplog.text
+    assert "invalid close code 1009" in caplog.text
+
+
+def test_a_server_refusing_1000_too_is_an_error_of_the_server(caplog):
+    app = App()
+
+    @app.websocket("/")
+    async def handler(ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.close(1013, "later")
+
+    with caplog.at_level(logging.WARNING, "twinframe"):
+        sent = _refusing_server_run(app, {1013, 1000}, [])
+    assert [m["type"] for m in sent] == ["websocket.accept"]  # no close it took
+    assert "unhandled exception in websocket handler" in caplog.text
+    assert "ValueError: invalid close code 1000" in caplog.text

@@ -36,6 +36,17 @@ logger = logging.getLogger("twinframe")
 # The connection's phases (``ws._phase``); the pipeline reads them too.
 CONNECTING, CONNECTED, CLOSED = "connecting", "connected", "closed"
 _MAX_REASON_BYTES = 123  # RFC 6455 5.5: a control frame payload is at most 125 bytes
+
+
+def _sendable_close_code(code: int) -> bool:
+    """A code an endpoint may put in a close frame (RFC 6455 7.4.1, 7.4.2; IANA 1012-1014).
+
+    1004 is reserved, 1005/1006/1015 only report what happened locally, and
+    1016-2999 are for future RFCs.
+    """
+    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
+
 _HTTP_RESPONSE = "websocket.http.response"
 
 
@@ -146,11 +157,19 @@ class WebSocket(ASGIConnection):
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection with ``code`` and ``reason`` (at most 123 UTF-8 bytes).
 
+        ``code`` is one a close frame may carry (RFC 6455 7.4): 1000-1003,
+        1007-1014, or 3000-4999 for libraries and applications; any other raises
+        ``ValueError``. Should the server refuse the code, the connection is closed
+        with 1000 and the same reason instead (logged as a warning).
         Before ``accept()`` this rejects the handshake (the client sees HTTP 403).
         Closing an already closed socket does nothing.
         """
         if len(reason.encode("utf-8")) > _MAX_REASON_BYTES:
             raise ValueError(f"a close reason is at most {_MAX_REASON_BYTES} UTF-8 bytes")
+        if not _sendable_close_code(code):
+            raise ValueError(
+                f"close code {code} cannot be sent: use 1000-1003, 1007-1014 or 3000-4999"
+            )
         if self._phase == CLOSED:
             return
         if self._phase == CONNECTING:
@@ -158,7 +177,20 @@ class WebSocket(ASGIConnection):
         self._phase = CLOSED
         self.close_code, self.close_reason = code, reason
         try:
-            await self._send({"type": "websocket.close", "code": code, "reason": reason})
+            try:
+                await self._send({"type": "websocket.close", "code": code, "reason": reason})
+            except OSError:
+                raise
+            except Exception as exc:
+                if code == 1000:
+                    raise
+                # A server that takes fewer codes than the spec allows: every server
+                # takes 1000, and the reason still says what happened.
+                logger.warning(
+                    "the server refused websocket close code %d (%r); closing with 1000", code, exc
+                )
+                self.close_code = 1000
+                await self._send({"type": "websocket.close", "code": 1000, "reason": reason})
         except OSError:
             # ASGI 2.4: the server raises an OSError once the client has gone; the
             # socket is closed either way.

@@ -22,7 +22,7 @@ from realserver import (
     start_server,
 )
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 pytestmark = pytest.mark.servers
 
@@ -99,3 +99,24 @@ def test_handler_crash_closes_1011(server: Server) -> None:
 def test_handler_close_codes_pass_through(server: Server) -> None:
     got = {code: closed_with(server, f"/close/{code}") for code in HANDLER_CODES}
     assert got == {code: (code, f"closing with {code}") for code in HANDLER_CODES}
+
+
+# The servers that offer the ASGI websocket.http.response extension send twinframe's
+# refusal status; the others can only refuse with 403.
+REFUSAL_STATUS_SHOWN = {"gunicorn-asgi": False}
+
+
+def test_refused_handshakes_show_the_status_where_the_server_allows(
+    server: Server, request: pytest.FixtureRequest
+) -> None:
+    name = request.node.callspec.params["server"]
+    shown = REFUSAL_STATUS_SHOWN.get(name, True)
+
+    async def status_of(path: str) -> int:
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(f"ws://127.0.0.1:{server.port}{path}"):
+                pass
+        return int(refused.value.response.status_code)
+
+    assert asyncio.run(status_of("/private")) == (401 if shown else 403)
+    assert asyncio.run(status_of("/nowhere")) == (404 if shown else 403)
