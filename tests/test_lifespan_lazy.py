@@ -204,10 +204,11 @@ def test_an_app_without_hooks_starts_nothing_and_warns_nothing(caplog):
     def index(req) -> str:
         return "hi"
 
+    handlers = [signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)]
     with caplog.at_level(logging.DEBUG, "twinframe"):
         assert asyncio.run(get(app)) == (200, b"hi")
     assert caplog.records == []
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert [signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)] == handlers
 
 
 def test_the_test_client_without_a_with_block_starts_the_app_on_its_first_request(make_client):

@@ -79,6 +79,7 @@ class App(Router):
         self._startup: list[Handler] = []
         self._shutdown: list[Handler] = []
         self._lifespan_cm: AbstractAsyncContextManager[Any] | None = None
+        self._running = False  # between a successful startup() and shutdown(), by anyone
         self._error_handlers: dict[ErrorKey, tuple[Handler, bool]] = {}
         self._matcher: Matcher | None = None
         self._mount_table: list[mounting.Mount] = []  # longest prefix first
@@ -248,6 +249,7 @@ class App(Router):
             if self.mounts:
                 await bridging.shutdown(self.mounts)
             raise
+        self._running = True
 
     async def _start_own(self) -> None:
         if self.lifespan is not None:
@@ -268,6 +270,7 @@ class App(Router):
 
     async def shutdown(self) -> None:
         """Run the shutdown hooks, leave the ``lifespan`` context, stop the mounted apps."""
+        self._running = False
         errors: list[BaseException] = []
         for hook in self._shutdown:
             try:

@@ -312,6 +312,8 @@ class ASGIAdapter:
         startup failed: the request is then refused (500, or close 1011).
         """
         lifecycle = self.lifecycle
+        if self.app._running and not lifecycle.started:
+            return True  # started by someone else: the app it is mounted in, the WSGI side
         if not self.app._has_lifespan:
             # Nothing to start or stop: serve as if started (no task, handler or warning).
             self._unstarted = False

@@ -177,6 +177,8 @@ class Application(Protocol):
         """The path of route ``name`` with ``params`` filled in."""
         ...
 
+    _running: bool  # started (by a server's lifespan, an adapter or a parent app)
+
     @property
     def _has_lifespan(self) -> bool:
         """True when startup or shutdown has work to do."""
