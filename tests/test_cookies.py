@@ -247,3 +247,35 @@ def test_signed_cookie_round_trip_and_forgery(make_client):
     ]:
         assert read_flash(client, forged) is None, forged
     assert read_flash(make_client(cookie_app("other")), flash) is None
+
+
+def _cookie_app() -> App:
+    app = App()
+
+    @app.get("/")
+    def show(req):
+        return req.cookies
+
+    return app
+
+
+def test_cookies_split_over_several_headers_are_all_read_under_asgi():
+    # HTTP/2 and 3 may send one cookie per header (RFC 9113 8.2.3).
+    import json
+
+    from raw_drivers import call_asgi
+
+    headers = [(b"cookie", b"a=1"), (b"cookie", b"b=2; c=3"), (b"cookie", b"a=ignored")]
+    result = call_asgi(_cookie_app(), "GET", b"/", headers)
+    assert json.loads(result.body) == {"a": "1", "b": "2", "c": "3"}
+
+
+@pytest.mark.parametrize("interface", ["wsgi", "asgi"])
+def test_a_cookie_value_with_comma_and_space_in_one_header(interface):
+    import json
+
+    from raw_drivers import CALLERS
+
+    headers = [(b"cookie", b'consent="a=1, b=0"; theme=dark, light; lang=en')]
+    result = CALLERS[interface](_cookie_app(), "GET", b"/", headers=headers)
+    assert json.loads(result.body) == {"consent": "a=1, b=0", "theme": "dark, light", "lang": "en"}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from typing import Any
 
 import httpx
 import pytest
@@ -494,3 +496,37 @@ def test_head_sends_no_body_and_closes_the_stream(interface, kind):
     assert result.body == b""
     assert result.header("content-type") == "text/plain"
     assert log == ["closed"]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"id": 42},
+        [1, 2.5, -0.0, 1e300, None, True, False],
+        {"nested": {"list": [{"a": "b"}], "empty": {}, "none": None}},
+        'a lone string with "quotes", \\ and \n',
+        {"unicode": "é 漢字 \U0001f600", "control": "\x00\x1f\x7f"},
+        {1: "int key", 2.5: "float key", False: "bool key", None: "none key"},
+        float("nan"),
+        [float("inf"), float("-inf")],
+        (1, 2, 3),
+        12345678901234567890,
+    ],
+)
+def test_response_json_bytes_are_json_dumps_compact_unicode(data: Any) -> None:
+    # Response.json keeps one C encoder instead of JSONEncoder.encode's one per call:
+    # the bytes must be what json.dumps(ensure_ascii=False, compact separators) gives.
+    expected = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    assert Response.json(data).body == expected
+
+
+def test_response_json_refuses_what_json_cannot_hold() -> None:
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        Response.json({"when": object()})
+    circular: list[Any] = []
+    circular.append(circular)
+    with pytest.raises((ValueError, RecursionError)):
+        Response.json(circular)
+    # A failed encoding leaves nothing behind: the same objects encode fine after.
+    shared = {"a": [1, 2]}
+    assert Response.json([shared, shared]).body == b'[{"a":[1,2]},{"a":[1,2]}]'

@@ -129,7 +129,9 @@ class HTTPConnection(_Contract):
         cookies = self._cookies
         if cookies is None:
             header = self._header("cookie")
-            if header:
+            # PERF: repeats come joined with ", " (the adapter contract): without one
+            # there is a single header, and no need to build the headers multidict.
+            if header and ", " in header:
                 # HTTP/2 and 3 may split cookies over several headers (RFC 9113
                 # 8.2.3); ASGI servers pass them on as they came.
                 values = self.headers.getall("cookie")

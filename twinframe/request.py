@@ -191,6 +191,16 @@ class Request(HTTPConnection, _Contract):
             raise PayloadTooLarge(f"request body of {length} bytes exceeds the {limit}-byte limit")
         return limit
 
+    def _body_length(self) -> int:
+        """The Content-Length (0 when absent), after refusing one over ``app.max_body_size``."""
+        limit = self.app.max_body_size
+        length = self.content_length
+        if length is None:
+            return 0
+        if length > limit:
+            raise PayloadTooLarge(f"request body of {length} bytes exceeds the {limit}-byte limit")
+        return length
+
     def stream(self) -> RequestBodyStream:
         """The body as it arrives: ``for chunk in req.stream()`` (sync) or ``async for`` (async).
 
