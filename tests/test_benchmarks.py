@@ -118,3 +118,19 @@ def test_varied_scenarios_send_distinct_paths_each_checked() -> None:
     app.add_route("/users/{id:d}", lambda req, id: {"id": id if id % 2 else id + 1})
     problem = WSGIDriver(app.wsgi, dynamic).check()
     assert problem is not None and problem.startswith("/users/")
+
+
+def test_memory_script_reports_rss_per_scenario() -> None:
+    # A token run (the opt-in benchmark serves 100,000 requests per scenario).
+    from benchmarks import memory
+
+    rows = memory.run(1500, ["hello", "notfound"], ["wsgi", "asgi"])
+    assert [(r["protocol"], r["scenario"]) for r in rows] == [
+        ("wsgi", "hello"),
+        ("wsgi", "notfound"),
+        ("asgi", "hello"),
+        ("asgi", "notfound"),
+    ]
+    for row in rows:
+        assert int(row["warm_kib"]) > 0 and int(row["after_kib"]) > 0  # type: ignore[call-overload]
+    assert "| asgi | notfound |" in memory.format_rows(rows)
