@@ -236,3 +236,23 @@ def test_encoded_slash_separates_segments(make_client):
     client = make_client(app)
     assert_problem(client.get("/names/a%2Fb"), 404)
     assert client.get("/rest/a%2Fb").json() == {"rest": "a/b"}
+
+
+def test_a_mixed_segment_whose_field_may_be_empty_matches_its_bare_prefix(make_client):
+    # A custom converter may match the empty string: the bare prefix then matches.
+    app = App()
+    app.add_converter("maybe", str, pattern=r"[a-z]*")
+
+    @app.get("/p/ab{rest:maybe}")
+    def prefixed(req, rest):
+        return {"rest": rest}
+
+    @app.get("/p/xy{n:d}")
+    def other(req, n):
+        return {"n": n}
+
+    client = make_client(app)
+    assert client.get("/p/ab").json() == {"rest": ""}
+    assert client.get("/p/abc").json() == {"rest": "c"}
+    assert client.get("/p/xy3").json() == {"n": 3}
+    assert client.get("/p/a").status_code == 404

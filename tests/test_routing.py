@@ -550,3 +550,65 @@ def test_req_url_for_includes_the_mount_prefix_and_app_url_for_does_not(interfac
     assert links == {"req": f"{prefix}/posts/3?q=a+b", "app": "/posts/3"}
     # The link leads back into the app (to the post route: anything else is a 404).
     assert call(app, "GET", links["req"].encode(), root_path=root_path).status == 200
+
+
+# -- found by mutation testing (CONTRIBUTING.md): the method helpers' arguments -----------
+
+
+@pytest.mark.parametrize("on", ["app", "router"])
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE"])
+def test_each_method_helper_registers_its_method_name_and_stream(make_client, on, method):
+    app = App()
+    router = Router() if on == "router" else app
+    helper = getattr(router, method.lower())
+
+    @helper("/plain/{id:d}", name=f"plain-{method}")
+    def plain(req, id):
+        return {"method": req.method, "id": id, "body": req.body.decode()}
+
+    @helper("/streamed", name=f"streamed-{method}", stream=True)
+    def streamed(req):
+        return {"streamed": b"".join(req.stream()).decode()}
+
+    if on == "router":
+        app.include(router, prefix="/r")
+    prefix = "/r" if on == "router" else ""
+    assert app.url_for(f"plain-{method}", id=7) == f"{prefix}/plain/7"
+    assert app.url_for(f"streamed-{method}") == f"{prefix}/streamed"
+    client = make_client(app)
+    content = b"" if method == "GET" else b"data"
+    response = client.request(method, f"{prefix}/plain/7", content=content)
+    assert response.json() == {"method": method, "id": 7, "body": content.decode()}
+    other = "PUT" if method != "PUT" else "POST"
+    assert client.request(other, f"{prefix}/plain/7").status_code == 405
+    if method != "GET":
+        response = client.request(method, f"{prefix}/streamed", content=b"chunked data")
+        assert response.json() == {"streamed": "chunked data"}
+
+
+def test_websocket_helper_names_the_route_and_a_sync_handler_in_the_error():
+    router = Router()
+
+    @router.websocket("/feed/{id:d}", name="feed")
+    async def feed(ws, id):
+        await ws.close()
+
+    assert router.url_for("feed", id=2) == "/feed/2"
+    with pytest.raises(TypeError, match=r"handler .*sync_feed\(\) must be 'async def'"):
+
+        @router.websocket("/sync")
+        def sync_feed(ws):
+            pass
+
+
+def test_url_for_names_every_missing_parameter():
+    app = App()
+
+    @app.get("/{a}/{b}/{c}", name="three")
+    def three(req, a, b, c):
+        return "three"
+
+    with pytest.raises(
+        ValueError, match=r"missing path parameter\(s\) a, c for '/\{a\}/\{b\}/\{c\}'"
+    ):
+        app.url_for("three", b=1)

@@ -421,3 +421,188 @@ def test_a_server_refusing_1000_too_is_an_error_of_the_server(caplog):
     assert [m["type"] for m in sent] == ["websocket.accept"]  # no close it took
     assert "unhandled exception in websocket handler" in caplog.text
     assert "ValueError: invalid close code 1000" in caplog.text
+
+
+# -- found by mutation testing (CONTRIBUTING.md): codes, reasons and messages -------------
+
+
+def test_codes_and_reasons_seen_by_the_handler_after_either_side_closed():
+    app = App(max_message_size=100)
+    seen: dict[str, object] = {}
+
+    @app.websocket("/client-closes")
+    async def client_closes(ws: WebSocket) -> None:
+        await ws.accept(subprotocol="v2")
+        seen["subprotocol"] = ws.accepted_subprotocol
+        for step in ("receive", "receive again", "send"):
+            try:
+                if step == "send":
+                    await ws.send_text("anyone?")
+                else:
+                    await ws.receive_text()
+            except WebSocketDisconnect as exc:
+                seen[step] = (exc.code, exc.reason)
+        seen["state"] = (ws.close_code, ws.close_reason)
+
+    @app.websocket("/no-code")
+    async def no_code(ws: WebSocket) -> None:
+        await ws.accept()
+        try:
+            await ws.receive()
+        except WebSocketDisconnect as exc:
+            seen["no code"] = (exc.code, exc.reason, str(exc))
+
+    @app.websocket("/too-big")
+    async def too_big(ws: WebSocket) -> None:
+        await ws.accept()
+        try:
+            await ws.receive_bytes()
+        except WebSocketDisconnect as exc:
+            seen["too big"] = (exc.code, exc.reason)
+        try:
+            await ws.receive_bytes()
+        except WebSocketDisconnect as exc:
+            seen["after too big"] = (exc.code, exc.reason)
+
+    scope_extra = {"subprotocols": ["v1", "v2"]}
+    gone = {"type": "websocket.disconnect", "code": 1001, "reason": "bye"}
+    scope = asgi_scope("websocket", b"/client-closes", b"", [], scheme="ws", **scope_extra)
+    sent: list[dict[str, Any]] = []
+    queue: list[dict[str, Any]] = [{"type": "websocket.connect"}, gone]
+
+    async def receive() -> dict[str, Any]:
+        return queue.pop(0) if queue else gone
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app.asgi(scope, receive, send))
+    assert sent[0] == {"type": "websocket.accept", "subprotocol": "v2", "headers": []}
+    run_websocket(app, b"/no-code", [{"type": "websocket.disconnect"}])
+    closed = run_websocket(app, b"/too-big", [{"type": "websocket.receive", "bytes": b"x" * 101}])
+    assert closed[-1] == {
+        "type": "websocket.close",
+        "code": 1009,
+        "reason": "message larger than 100 bytes",
+    }
+    assert seen == {
+        "subprotocol": "v2",
+        "receive": (1001, "bye"),
+        "receive again": (1001, "bye"),
+        "send": (1001, "bye"),
+        "state": (1001, "bye"),
+        "no code": (1005, "", "websocket closed with code 1005"),
+        "too big": (1009, "message larger than 100 bytes"),
+        "after too big": (1009, "message larger than 100 bytes"),
+    }
+
+
+def test_websocket_disconnect_defaults_and_message():
+    assert (WebSocketDisconnect().code, WebSocketDisconnect().reason) == (1000, "")
+    assert str(WebSocketDisconnect()) == "websocket closed with code 1000"
+    assert str(WebSocketDisconnect(4001, "kicked")) == "websocket closed with code 4001: kicked"
+
+
+def test_sent_messages_are_exact():
+    app = App()
+
+    @app.websocket("/")
+    async def talk(ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.send_bytes(bytearray(b"\x00raw"))
+        await ws.send_json({"a": [1, 2], "b": "é"})
+        await ws.close()  # default code and reason
+
+    sent = run_websocket(app)
+    assert sent[1:] == [
+        {"type": "websocket.send", "bytes": b"\x00raw"},
+        {"type": "websocket.send", "text": '{"a":[1,2],"b":"\\u00e9"}'},
+        {"type": "websocket.close", "code": 1000, "reason": ""},
+    ]
+
+
+def test_wrong_argument_types_to_send_say_what_was_passed():
+    app = App()
+    errors: list[str] = []
+
+    @app.websocket("/")
+    async def talk(ws: WebSocket) -> None:
+        await ws.accept()
+        for call in (lambda: ws.send_text(b"bytes"), lambda: ws.send_bytes("text")):
+            try:
+                await call()
+            except TypeError as exc:
+                errors.append(str(exc))
+        await ws.close()
+
+    run_websocket(app)
+    assert errors == ["send_text() takes a str, not bytes", "send_bytes() takes bytes, not str"]
+
+
+def test_a_reason_of_exactly_123_bytes_is_kept_whole():
+    app = App()
+
+    @app.websocket("/")
+    async def fail(ws: WebSocket) -> None:
+        await ws.accept()
+        raise HTTPError(400, "r" * 123)
+
+    sent = run_websocket(app)
+    assert sent[-1] == {"type": "websocket.close", "code": 1008, "reason": "r" * 123}
+
+
+def test_a_refused_handshake_answers_in_the_format_the_client_accepts():
+    app = App()
+
+    @app.websocket("/")
+    async def refuse(ws: WebSocket) -> None:
+        raise HTTPError(403, "members only")
+
+    scope = asgi_scope("websocket", b"/", b"", [(b"accept", b"text/plain")], scheme="ws")
+    scope["extensions"] = {"websocket.http.response": {}}
+    sent: list[dict[str, Any]] = []
+    queue: list[dict[str, Any]] = [{"type": "websocket.connect"}]
+
+    async def receive() -> dict[str, Any]:
+        return queue.pop(0) if queue else {"type": "websocket.disconnect", "code": 1000}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app.asgi(scope, receive, send))
+    assert sent[0]["status"] == 403
+    assert (b"content-type", b"text/plain; charset=utf-8") in sent[0]["headers"]
+    assert sent[1]["body"] == b"403 Forbidden: members only\n"
+
+
+def test_a_hook_refusing_with_a_streamed_response_is_an_error(caplog):
+    app = App()
+
+    @app.before_websocket
+    def refuse(ws: WebSocket) -> Response:
+        return Response.stream(iter([b"no"]))
+
+    @app.websocket("/")
+    async def handler(ws: WebSocket) -> None:
+        await ws.accept()
+
+    with caplog.at_level(logging.ERROR, "twinframe"):
+        sent = run_websocket(app)
+    assert sent[0]["status"] == 500
+    assert "can only be refused with a fixed-body Response" in caplog.text
+
+
+def test_nested_json_too_deep_is_a_data_error_with_a_clear_reason():
+    app = App()
+
+    @app.websocket("/")
+    async def strict(ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.receive_json()
+
+    sent = run_websocket(app, incoming=[{"type": "websocket.receive", "text": "[" * 100_000}])
+    assert sent[-1] == {
+        "type": "websocket.close",
+        "code": 1003,
+        "reason": "JSON message is nested too deeply",
+    }
