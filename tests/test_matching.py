@@ -256,3 +256,48 @@ def test_a_mixed_segment_whose_field_may_be_empty_matches_its_bare_prefix(make_c
     assert client.get("/p/abc").json() == {"rest": "c"}
     assert client.get("/p/xy3").json() == {"n": 3}
     assert client.get("/p/a").status_code == 404
+
+
+# -- the 404 shortcut: a first segment no route has ---------------------------------------
+
+_ROUTE_SETS = {
+    "static": ["/", "/a", "/a/b", "/a/b/", "/c/"],
+    "dynamic-below": ["/a/{x}", "/b/{x:d}/c", "/users/{id:d}"],
+    "dynamic-root": ["/{x}", "/a/b"],
+    "catch-all-root": ["/{rest:path}"],
+    "mixed-root": ["/item{n:d}", "/a"],
+}
+_PATHS = [
+    "/", "/a", "/a/", "/a/b", "/a/b/", "/a/b/c", "/b", "/b/", "/b/1/c", "/b/1/c/", "/c",
+    "/c/", "/zz", "/zz/", "/zz/a", "//", "//a", "/users/1", "/users", "/item3", "/item3/",
+    "*", "",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("routes", list(_ROUTE_SETS))
+def test_leads_nowhere_only_when_the_path_and_its_slash_twin_have_no_route(routes):
+    app = App()
+    for i, pattern in enumerate(_ROUTE_SETS[routes]):
+        app.add_route(pattern, lambda req, **params: "x", name=f"r{i}")
+        app.add_route(pattern, lambda req, **params: "x", methods=["WEBSOCKET"], name=f"w{i}")
+    matcher = Matcher(app.routes)
+    shortcuts = 0
+    for path in _PATHS:
+        if matcher.leads_nowhere(path):
+            shortcuts += 1
+            twin = path[:-1] if path.endswith("/") else path + "/"
+            assert matcher.allowed_methods(path) == set(), path
+            assert matcher.allowed_methods(twin) == set(), twin
+    # The shortcut is taken where the root has only static children.
+    assert (shortcuts > 0) == (routes in ("static", "dynamic-below"))
+
+
+def test_unknown_first_segments_still_redirect_or_refuse_as_before(make_client):
+    app = App()
+    app.add_route("/a/", lambda req: "a", name="a")
+    app.add_route("/b", lambda req: "b", methods=["POST"], name="b")
+    client = make_client(app)
+    assert client.get("/a", follow_redirects=False).status_code == 308
+    assert client.get("/b").status_code == 405
+    assert client.get("/zz").status_code == 404
+    assert client.get("/zz/").status_code == 404

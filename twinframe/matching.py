@@ -187,6 +187,20 @@ class Matcher:
             return None
         return _find(self._root, path[1:].split("/"), 0, method)
 
+    def leads_nowhere(self, path: str) -> bool:
+        """True when no route of any method starts with ``path``'s first segment: then
+        neither ``path`` nor ``path`` with its trailing slash added or removed has one.
+
+        False means "maybe": ask ``allowed_methods``.
+        """
+        if path[:1] != "/":
+            return False  # odd targets ("", "*") keep the general answer
+        root = self._root
+        if root.dynamic or root.catchall:
+            return False
+        first, _, _ = path[1:].partition("/")
+        return first not in root.static
+
     def allowed_methods(self, path: str) -> set[str]:
         """Every method (and the websocket marker) some route answers at ``path``."""
         if path[:1] != "/":
