@@ -29,6 +29,7 @@ else:
     _Contract = object  # a Protocol base only for the type checker: no runtime cost
 
 _UNSET: Any = object()
+_NO_FILES: MultiDictProxy[UploadedFile] = MultiDictProxy(MultiDict())
 
 
 def parse_content_length(value: str | None) -> int | None:
@@ -281,9 +282,11 @@ class Request(HTTPConnection, _Contract):
         mimetype = self.mimetype
         app = self.app
         if mimetype == "application/x-www-form-urlencoded":
-            fields = parse_urlencoded(self.body, app.max_form_fields)
-            files: MultiDict[UploadedFile] = MultiDict()
-        elif mimetype == "multipart/form-data":
+            self._form = MultiDictProxy(parse_urlencoded(self.body, app.max_form_fields))
+            self._files = _NO_FILES  # PERF: one read-only empty multidict for every such form
+            return
+        files: MultiDict[UploadedFile]
+        if mimetype == "multipart/form-data":
             fields, files = parse_multipart(self.body, self.content_type or "", app.max_form_fields)
         elif not mimetype and not self.body:
             fields, files = MultiDict(), MultiDict()
