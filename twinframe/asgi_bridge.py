@@ -28,7 +28,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class _Channel:
-    """Carries the app's messages to the body stream, one at a time (the app waits)."""
+    """Carries the app's messages to the body stream; the app waits once two are unsent."""
 
     def __init__(self) -> None:
         self.complete: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -119,8 +119,10 @@ def _body_of(message: Message, started: bool) -> tuple[bytes, bool]:
 
 
 def _start_of(message: Message | None) -> tuple[int, list[tuple[str, str]]]:
-    if message is None or message.get("type") != "http.response.start":
-        kind = None if message is None else message.get("type")
+    if message is None:
+        raise MountError("the mounted ASGI app returned without sending http.response.start")
+    if message.get("type") != "http.response.start":
+        kind = message.get("type")
         raise MountError(f"the mounted ASGI app sent {kind!r} before http.response.start")
     status = message.get("status")
     if type(status) is not int:
