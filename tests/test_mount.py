@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mountapps import CHUNKS, build, build_flask
+from mountapps import CHUNKS, build, build_flask, build_starlette
 
 from twinframe import App, Response, Router
 from twinframe.testing import TestClient
@@ -912,3 +912,18 @@ def test_a_websocket_app_that_fails_is_closed_with_1011(caplog: pytest.LogCaptur
                 ws.receive_text()
             assert closed.value.code == 1011
     assert "websocket app exploded" in caplog.text
+
+
+def test_an_app_mounted_twice_starts_once_and_shares_its_state(make_client: Client) -> None:
+    events: list[str] = []
+    star = build_starlette(events)
+    app = App()
+    app.mount("/one", star)
+    app.mount("/two", star)
+    with make_client(app) as client:
+        assert events == ["star startup"]
+        for prefix in ("/one", "/two"):
+            data = client.get(f"{prefix}/hello").json()
+            assert data["root_path"] == prefix
+            assert data["greeting"] == "hello from the lifespan"
+    assert events == ["star startup", "star shutdown"]

@@ -91,9 +91,16 @@ async def forward_websocket(mount: Mount, ws: WebSocket, connect: Message) -> No
 
 
 async def startup(mounts: Iterable[Mount]) -> None:
-    """Start the mounted apps: twinframe Apps' startup, ASGI apps' lifespan."""
+    """Start the mounted apps: twinframe Apps' startup, ASGI apps' lifespan.
+
+    An app mounted at several prefixes starts once; its mounts share its state.
+    """
+    started: dict[int, Mount] = {}
     for mount in mounts:
-        if mount.kind == "twinframe":
+        first = started.setdefault(id(mount.app), mount)
+        if first is not mount:
+            mount.lifespan = first.lifespan
+        elif mount.kind == "twinframe":
             await mount.app.startup()
         elif mount.kind == "asgi":
             mount.lifespan = Lifespan(mount.app, mount.prefix or "/")
@@ -101,9 +108,13 @@ async def startup(mounts: Iterable[Mount]) -> None:
 
 
 async def shutdown(mounts: Iterable[Mount]) -> list[BaseException]:
-    """Shut the mounted apps down (in reverse order); returns the failures, logged."""
+    """Shut the mounted apps down (in reverse order, each once); returns the failures, logged."""
     errors: list[BaseException] = []
+    stopped: set[int] = set()
     for mount in reversed(list(mounts)):
+        if id(mount.app) in stopped:
+            continue
+        stopped.add(id(mount.app))
         try:
             if mount.kind == "twinframe":
                 await mount.app.shutdown()
