@@ -187,9 +187,13 @@ class Request(HTTPConnection, _Contract):
     def _body_limit(self) -> int:
         """``app.max_body_size``, after refusing (413) a body whose Content-Length exceeds it."""
         limit = self.app.max_body_size
-        length = self.content_length
-        if length is not None and length > limit:
-            raise PayloadTooLarge(f"request body of {length} bytes exceeds the {limit}-byte limit")
+        value = self._header("content-length")
+        if value is not None:  # PERF: no parse call for the common request without one
+            length = parse_content_length(value)
+            if length is not None and length > limit:
+                raise PayloadTooLarge(
+                    f"request body of {length} bytes exceeds the {limit}-byte limit"
+                )
         return limit
 
     def _body_length(self) -> int:
