@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 import jinja2
 
 from examples.blog_db import Database, User, database_target
+from examples.blog_live import add_live_index
 from twinframe import App, BadRequest, HTTPError, NotFound, Request, Response, Unauthorized
 from twinframe.middleware import CrossOriginProtection, Sessions
 from twinframe.templates import Templates
@@ -336,6 +337,9 @@ def create_app(db_path: str | None = None, secret: str | None = None) -> App:
         api_author(req)
         if not db.delete_post(id):
             raise NotFound(f"no post with id {id}")
+
+    # Live index: server-sent events for new posts (examples/blog_live.py).
+    add_live_index(app, db, lambda post_id: app.url_for("show_post", id=post_id))
 
     return app
 

@@ -198,6 +198,13 @@ class Database:
             (limit, offset),
         )
 
+    def posts_after(self, post_id: int, limit: int) -> list[Row]:
+        """Up to ``limit`` posts newer than ``post_id``, oldest first (the live index polls it)."""
+        return self.backend.all(
+            "SELECT id, title, created_at FROM posts WHERE id > ? ORDER BY id LIMIT ?",
+            (post_id, limit),
+        )
+
     def count_posts(self) -> int:
         """How many posts there are."""
         row = self.backend.one("SELECT count(*) AS n FROM posts")
