@@ -45,6 +45,8 @@ COMMANDS = {
         *("--interface", "asgi", "--workers", "2"),
         "examples.blog:app.asgi",
     ],
+    # waitress-serve, run as `python -m waitress` (the same program).
+    "waitress": ["waitress", "--listen=127.0.0.1:{port}", "examples.blog:app.wsgi"],
 }
 WRITERS = 8
 POSTS_PER_WRITER = 15

@@ -1,4 +1,6 @@
-"""app.wsgi under waitress (``waitress-serve examples.blog:app.wsgi``): the blog and the echo.
+"""app.wsgi under waitress (``waitress-serve examples.echo:app.wsgi``): the streaming echo.
+
+The blog runs under waitress in test_blog_servers.py, with the other servers.
 
 waitress follows the dotted ``module:app.wsgi`` path itself, so the commands are
 the documented ones with a loopback port. Unlike gunicorn, waitress reads a
@@ -14,7 +16,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 from process_memory import MiB, peak_rss, reset_peak_rss
 from realserver import Server
@@ -28,41 +29,6 @@ BODY_SIZE = 100 * MiB
 # memory before it stops the app; measured growth is 17-23 MiB for 30 to 150 MiB
 # bodies. A server (or twinframe) holding the body would grow by 100 MiB.
 WAITRESS_MAX_RSS_GROWTH = 40 * MiB
-
-
-def test_blog_html_json_and_static_under_waitress(
-    server_factory: Callable[..., Server], tmp_path: Path
-) -> None:
-    env = {"BLOG_DB": str(tmp_path / "blog.sqlite3"), "BLOG_DATABASE_URL": ""}
-    server = server_factory([*WAITRESS, "examples.blog:app.wsgi"], env=env, timeout=60)
-    with httpx.Client(base_url=server.url, timeout=15) as client:
-        assert "No posts yet" in client.get("/").text
-        css = client.get("/static/style.css")
-        assert css.headers["content-type"] == "text/css; charset=utf-8"
-        assert css.content == (Path("examples/static/style.css")).read_bytes()
-
-        created = client.post("/posts", data={"title": "<Waitress>", "body": "text"})
-        assert created.status_code == 303
-        page = client.get(created.headers["location"])
-        assert "<h1>&lt;Waitress&gt;</h1>" in page.text
-        assert '<p class="flash" role="status">Post created</p>' in page.text
-
-        post = client.post("/api/posts", json={"title": "json", "body": "api"})
-        assert post.status_code == 201
-        url = post.headers["location"]
-        assert client.get(url).json() == post.json()
-        listing = client.get("/api/posts").json()
-        assert listing["total"] == 2
-        assert [p["title"] for p in listing["posts"]] == ["json", "<Waitress>"]
-        bad = client.post("/api/posts", content=b"{", headers={"content-type": "application/json"})
-        assert (bad.status_code, bad.headers["content-type"]) == (400, "application/problem+json")
-        head = client.head("/api/posts")
-        assert (head.status_code, head.content) == (200, b"")
-        assert client.delete(url).status_code == 204
-        assert client.delete(url).status_code == 404
-        assert client.get("/api/posts/99999999999999999999").status_code == 404
-    server.stop()
-    assert "Traceback" not in server.output, server.output
 
 
 @pytest.mark.parametrize(
