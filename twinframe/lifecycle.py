@@ -237,8 +237,11 @@ class Lifecycle:
                 current = asyncio.current_task()
             except RuntimeError:
                 current = None
-            if watcher is not current:
-                watcher.get_loop().call_soon_threadsafe(watcher.cancel)
+            loop = watcher.get_loop()
+            # A loop closed without cancelling its tasks (a process ending, a test's own
+            # loop) can take no more callbacks: there is nothing left to stop on it.
+            if watcher is not current and not loop.is_closed():
+                loop.call_soon_threadsafe(watcher.cancel)
 
 
 _background: set[asyncio.Task[None]] = set()
