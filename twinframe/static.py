@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from .errors import NotFound
 from .files import guess_content_type, safe_path
+from .negotiation import accepts_encoding
 from .response import OCTET, FileResponse
 
 if TYPE_CHECKING:
@@ -25,27 +26,7 @@ __all__ = ["StaticFiles", "accepts_gzip"]
 
 def accepts_gzip(accept_encoding: str | None) -> bool:
     """True if an ``Accept-Encoding`` value allows gzip (listed, or ``*``, with q above 0)."""
-    if not accept_encoding:
-        return False
-    star = False
-    for item in accept_encoding.lower().split(","):
-        coding, _, params = item.partition(";")
-        coding = coding.strip()
-        if coding not in ("gzip", "x-gzip", "*"):
-            continue
-        q = 1.0
-        for param in params.split(";"):
-            key, _, value = param.partition("=")
-            if key.strip() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        if coding == "*":
-            star = q > 0
-        else:
-            return q > 0  # an explicit gzip entry wins over "*"
-    return star
+    return accepts_encoding(accept_encoding, "gzip", "x-gzip")
 
 
 class StaticFiles:

@@ -28,6 +28,7 @@ import zlib
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any, cast
 
+from ..negotiation import accepts_encoding
 from ..request import Request
 from ..response import NO_BODY_STATUSES, Response
 from ..sending import encode_chunk, is_async_stream
@@ -71,30 +72,6 @@ def is_compressible(content_type: str | None) -> bool:
         or mimetype.endswith("+json")
         or mimetype.endswith("+xml")
     )
-
-
-def accepts_encoding(accept_encoding: str | None, coding: str) -> bool:
-    """True if an ``Accept-Encoding`` value allows ``coding`` (by name or ``*``, q > 0)."""
-    if not accept_encoding:
-        return False
-    star = False
-    for item in accept_encoding.lower().split(","):
-        name, _, params = item.partition(";")
-        name = name.strip()
-        if name != coding and name != "*":
-            continue
-        q = 1.0
-        for param in params.split(";"):
-            key, _, value = param.partition("=")
-            if key.strip() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        if name == coding:
-            return q > 0  # named explicitly: that decides, whatever "*" says
-        star = q > 0
-    return star
 
 
 def load_zstd() -> Any:
