@@ -173,6 +173,21 @@ class _Receive:
         return message
 
 
+def close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what is still pending on ``loop``, let it finish, then close it (as asyncio.run does).
+
+    An app started lazily (no lifespan events, as these drivers send none) keeps a
+    task watching the loop so that its shutdown runs when the loop ends.
+    """
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.close()
+
+
 async def _discard(message: Any) -> None:
     return None
 

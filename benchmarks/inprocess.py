@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from .drivers import ASGIDriver, WSGIDriver
+from .drivers import ASGIDriver, WSGIDriver, close_loop
 from .scenarios import DYNAMIC_ROUTES, SCENARIOS, Scenario
 
 # (label, module under benchmarks.apps, protocols it serves)
@@ -377,7 +377,7 @@ def run(
         measure(setup.targets, rounds)
         measure(scale_targets, rounds, seed=1)
     finally:
-        loop.close()
+        close_loop(loop)
     report = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "python": platform.python_version(),

@@ -45,7 +45,7 @@ def rss_kib() -> int:
 def measure_one(protocol: str, scenario_name: str, requests: int) -> dict[str, int]:
     """In this process: RSS after WARM requests and after ``requests`` of one scenario."""
     from .apps import twinframe_app
-    from .drivers import ASGIDriver, WSGIDriver
+    from .drivers import ASGIDriver, WSGIDriver, close_loop
     from .scenarios import SCENARIOS
 
     scenario = next(s for s in SCENARIOS if s.name == scenario_name)
@@ -64,7 +64,7 @@ def measure_one(protocol: str, scenario_name: str, requests: int) -> dict[str, i
     driver.timed(requests - WARM)
     gc.collect()
     after = rss_kib()
-    loop.close()
+    close_loop(loop)
     return {"warm_kib": warm, "after_kib": after, "requests": requests}
 
 

@@ -25,7 +25,7 @@ from typing import Any
 from twinframe import App, Request, Response
 from twinframe.middleware import CORS, GZip, RequestID, Sessions
 
-from .drivers import ASGIDriver, WSGIDriver
+from .drivers import ASGIDriver, WSGIDriver, close_loop
 from .scenarios import SCENARIOS, Scenario
 
 ORIGIN = "https://app.example.com"
@@ -131,7 +131,7 @@ def main() -> None:
             best, ref = min(row.samples) * 1e6, min(reference.samples) * 1e6
             added = "" if row is reference else f"+{best - ref:.2f} µs ({best / ref:.2f}x)"
             print(f"| {row.label} | {best:.2f} | {added} |")
-    loop.close()
+    close_loop(loop)
 
 
 def _driver(

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .apps import bare
-from .drivers import ASGIDriver, WSGIDriver
+from .drivers import ASGIDriver, WSGIDriver, close_loop
 from .inprocess import Target, calibrate, measure
 from .scenarios import SCENARIOS
 
@@ -361,7 +361,7 @@ def run(
             calibrate(targets, batch_ms / 1000)
         measure(targets, rounds)
     finally:
-        loop.close()
+        close_loop(loop)
     report: dict[str, Any] = {"rows": rows(targets), "failures": failures, "rounds": rounds}
     print(f"# mounted-app benchmark, Python {sys.version.split()[0]}, rounds={rounds}", file=out)
     print(format_rows(report["rows"]), file=out)
