@@ -19,6 +19,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .closing import aclose_if_closable
 from .concurrency import iterate_in_thread
 
 EVENT_STREAM = "text/event-stream; charset=utf-8"
@@ -190,9 +191,7 @@ class EventStream:
                 # The consumer stopped (client gone): stop the producer where it waits.
                 pending.cancel()
                 await asyncio.gather(pending, return_exceptions=True)
-            aclose = getattr(source, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await aclose_if_closable(source)
 
     async def aclose(self) -> None:
         """Close a producer that was never iterated (HEAD, an invalid response)."""

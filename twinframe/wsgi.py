@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 from . import gevent_loop
 from .after_response import run_after_response
+from .closing import close_if_closable
 from .concurrency import (
     iterate_on_thread_loop,
     keep_thread_loop,
@@ -428,9 +429,7 @@ class _ResponseBody:
 
     def close(self) -> None:
         try:
-            close = getattr(self._chunks, "close", None)
-            if close is not None:
-                close()
+            close_if_closable(self._chunks)
         finally:
             if self._req._after_response is not None:
                 work = run_after_response(self._req)

@@ -22,6 +22,7 @@ from typing import IO, Any
 
 from multidict import CIMultiDict
 
+from .closing import close_if_closable
 from .files import CHUNK_SIZE
 from .response import Response
 
@@ -57,9 +58,7 @@ class FileWrapper:
 
     def close(self) -> None:
         """Close the wrapped file (PEP 3333: the iterable's close() closes the file)."""
-        close = getattr(self.filelike, "close", None)
-        if close is not None:
-            close()
+        close_if_closable(self.filelike)
 
 
 class InputStream:
@@ -180,7 +179,7 @@ class _Body:
         if self.closed:
             return
         self.closed = True
-        _close(self._result)
+        close_if_closable(self._result)
 
 
 class MountedResponse(Response):
@@ -242,12 +241,12 @@ def call_wsgi(app: WSGIApp, environ: dict[str, Any]) -> Response:
         response = response_from(start.status, start.headers)
         if exhausted or (not _has_more(result, first)):
             response.body = b"".join(first)
-            _close(result)
+            close_if_closable(result)
         else:
             response.body_stream = _Body(first, iterator, result)
         return response
     except BaseException:
-        _close(result)
+        close_if_closable(result)
         raise
 
 
@@ -255,9 +254,3 @@ def _has_more(result: Iterable[bytes], first: list[bytes]) -> bool:
     # PERF: a one-item list (the usual [body]) is answered as a plain body, with
     # its Content-Length, instead of a stream of one chunk.
     return not (type(result) is list and len(result) == 1 and result[0] is first[0])
-
-
-def _close(result: Iterable[bytes]) -> None:
-    close = getattr(result, "close", None)
-    if close is not None:
-        close()

@@ -28,6 +28,7 @@ import zlib
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any, cast
 
+from ..closing import aclose_if_closable, close_if_closable
 from ..negotiation import accepts_encoding
 from ..request import Request
 from ..response import NO_BODY_STATUSES, Response
@@ -263,9 +264,7 @@ class _CompressedChunks:
 
     def close(self) -> None:
         self._done = True
-        close = getattr(self._source, "close", None)
-        if close is not None:
-            close()
+        close_if_closable(self._source)
 
 
 class _AsyncCompressedChunks:
@@ -298,6 +297,4 @@ class _AsyncCompressedChunks:
 
     async def aclose(self) -> None:
         self._done = True
-        aclose = getattr(self._chunks or self._source, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await aclose_if_closable(self._chunks or self._source)

@@ -30,6 +30,7 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any, cast
 
+from ..closing import aclose_if_closable, close_if_closable
 from ..request import Request
 from ..response import NO_BODY_STATUSES, Response
 from ..sending import encode_chunk, is_async_stream
@@ -191,9 +192,7 @@ class _Counted:
 
     def close(self) -> None:
         try:
-            close = getattr(self._source, "close", None)
-            if close is not None:
-                close()
+            close_if_closable(self._source)
         finally:
             self._finish()
 
@@ -232,8 +231,6 @@ class _AsyncCounted:
 
     async def aclose(self) -> None:
         try:
-            aclose = getattr(self._chunks or self._source, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await aclose_if_closable(self._chunks or self._source)
         finally:
             self._finish()
