@@ -74,6 +74,16 @@ def test_json_and_binary(clients):
         assert ws.receive_bytes() == b"\xff\x01\x00"
 
 
+def test_empty_messages_arrive_empty(clients):
+    client = connect_client(clients, chat_app())
+    with client.websocket_connect("/bytes") as ws:
+        ws.send_bytes(b"")
+        assert ws.receive_bytes() == b""
+    with client.websocket_connect("/ws/r") as ws:
+        ws.send_text("")
+        assert ws.receive_text() == "r: "
+
+
 def test_connection_attributes_and_subprotocol(clients):
     app = App()
     seen: dict[str, object] = {}
@@ -379,7 +389,8 @@ def test_wrong_frame_type_closes_1003(clients):
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_text()
         assert closed.value.code == 1003
-        assert "expected a text message" in closed.value.reason
+        # The reason reaches the client: it says what was wrong, word for word.
+        assert closed.value.reason == "expected a text message, got a binary one"
 
 
 @pytest.mark.parametrize("frame", ["text", "bytes"])

@@ -31,12 +31,14 @@ def run_websocket(
     incoming: list[dict[str, Any]] | None = None,
     fail_sends: bool = False,
     extension: bool = True,
+    fail_types: frozenset[str] = frozenset(),
 ) -> list[dict[str, Any]]:
     """One websocket connection through ``app.asgi``; returns the messages the app sent.
 
     ``incoming`` follows the connect message (then the client disconnects with
     1000 once the app asks for more). ``fail_sends=True`` plays an ASGI 2.4
-    server whose connection has gone: every ``websocket.send`` raises ``OSError``.
+    server whose connection has gone: every ``websocket.send`` raises ``OSError``;
+    ``fail_types`` names other message types that raise it the same way.
     """
     extensions = {"websocket.http.response": {}} if extension else {}
     scope = asgi_scope("websocket", raw_path, b"", [(b"host", b"h")], scheme="ws")
@@ -48,7 +50,7 @@ def run_websocket(
         return queue.pop(0) if queue else {"type": "websocket.disconnect", "code": 1000}
 
     async def send(message: dict[str, Any]) -> None:
-        if fail_sends and message["type"] == "websocket.send":
+        if (fail_sends and message["type"] == "websocket.send") or message["type"] in fail_types:
             raise OSError("connection reset by peer")
         sent.append(message)
 
@@ -275,7 +277,7 @@ def test_a_send_failing_with_oserror_becomes_websocket_disconnect(caplog):
         try:
             await ws.send_text("hello?")
         except WebSocketDisconnect as exc:
-            seen.append(("disconnect", exc.code, ws.closed))
+            seen.append(("disconnect", exc.code, exc.reason, ws.closed))
         # Once gone, later sends say so too instead of reaching the server again.
         try:
             await ws.send_bytes(b"again")
@@ -285,7 +287,7 @@ def test_a_send_failing_with_oserror_becomes_websocket_disconnect(caplog):
 
     with caplog.at_level(logging.DEBUG, "twinframe"):
         sent = run_websocket(app, fail_sends=True)
-    assert seen == [("disconnect", 1006, True), ("again", 1006)]
+    assert seen == [("disconnect", 1006, "", True), ("again", 1006)]
     assert [m["type"] for m in sent] == ["websocket.accept"]  # no close sent to a gone client
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
@@ -606,3 +608,136 @@ def test_nested_json_too_deep_is_a_data_error_with_a_clear_reason():
         "code": 1003,
         "reason": "JSON message is nested too deeply",
     }
+
+
+def test_subprotocol_close_code_and_reason_read_none_none_empty_while_open():
+    app = App()
+    seen: list[tuple[str | None, int | None, str]] = []
+
+    @app.websocket("/")
+    async def handler(ws: WebSocket) -> None:
+        seen.append((ws.accepted_subprotocol, ws.close_code, ws.close_reason))
+        await ws.accept()  # no subprotocol chosen
+        seen.append((ws.accepted_subprotocol, ws.close_code, ws.close_reason))
+        await ws.close(4000, "done")
+        seen.append((ws.accepted_subprotocol, ws.close_code, ws.close_reason))
+
+    run_websocket(app)
+    assert seen == [(None, None, ""), (None, None, ""), (None, 4000, "done")]
+
+
+@pytest.mark.parametrize("code", [1001, 1011, 4000])
+def test_a_server_refusing_any_code_but_1000_gets_1000_with_the_same_reason(code, caplog):
+    app = App()
+    seen: list[tuple[int | None, str]] = []
+
+    @app.websocket("/")
+    async def handler(ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.close(code, "restarting")
+        seen.append((ws.close_code, ws.close_reason))
+
+    with caplog.at_level(logging.WARNING, "twinframe"):
+        sent = _refusing_server_run(app, {code}, [])
+    assert sent[1:] == [{"type": "websocket.close", "code": 1000, "reason": "restarting"}]
+    assert seen == [(1000, "restarting")]
+    assert f"the server refused websocket close code {code}" in caplog.text
+
+
+def test_a_send_after_a_close_the_gone_client_never_got_says_the_client_is_gone(caplog):
+    app = App()
+    seen: list[tuple[int, str]] = []
+
+    @app.websocket("/")
+    async def handler(ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.close(4000, "bye")  # the server raises OSError: the client has gone
+        try:
+            await ws.send_text("late")  # a client-gone error, not "already closed"
+        except WebSocketDisconnect as exc:
+            seen.append((exc.code, exc.reason))
+
+    with caplog.at_level(logging.DEBUG, "twinframe"):
+        sent = run_websocket(app, fail_types=frozenset({"websocket.close"}))
+    assert seen == [(4000, "bye")]
+    assert [m["type"] for m in sent] == ["websocket.accept"]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize("extension", [True, False])
+def test_a_refused_handshake_reads_closed_not_accepted_code_1000_and_sends_nothing_more(
+    extension,
+):
+    app = App()
+    kept: list[WebSocket] = []
+
+    @app.before_websocket
+    def refuse(ws: WebSocket) -> Response:
+        kept.append(ws)  # as a registry of connections would
+        return Response.text("no entry", status=451)
+
+    @app.websocket("/")
+    async def handler(ws: WebSocket) -> None:
+        await ws.accept()
+
+    sent = run_websocket(app, extension=extension)
+    ws = kept[0]
+    # The same on a server with or without the HTTP-response extension.
+    assert (ws.accepted, ws.closed, ws.close_code) == (False, True, 1000)
+    if extension:  # the HTTP answer and nothing after it (no websocket.close)
+        assert [m["type"] for m in sent] == [
+            "websocket.http.response.start",
+            "websocket.http.response.body",
+        ]
+        assert (sent[0]["status"], sent[1]["body"]) == (451, b"no entry")
+    else:
+        assert sent == [{"type": "websocket.close", "code": 1000, "reason": ""}]
+
+
+def test_a_send_on_a_refusal_the_gone_client_never_got_says_the_client_is_gone():
+    app = App()
+    kept: list[WebSocket] = []
+
+    @app.before_websocket
+    def refuse(ws: WebSocket) -> Response:
+        kept.append(ws)
+        return Response.text("no entry", status=451)
+
+    @app.websocket("/")
+    async def handler(ws: WebSocket) -> None:
+        await ws.accept()
+
+    async def broadcast(ws: WebSocket) -> tuple[str, object]:
+        try:
+            await ws.send_text("news")
+        except WebSocketDisconnect as exc:
+            return ("gone", exc.code)
+        except RuntimeError as exc:
+            return ("error", str(exc))
+        return ("sent", None)
+
+    run_websocket(app, fail_types=frozenset({"websocket.http.response.start"}))
+    assert asyncio.run(broadcast(kept[0])) == ("gone", 1000)
+    # When the refusal did reach the client, the same send is the handler's mistake.
+    kept.clear()
+    run_websocket(app)
+    with pytest.raises(RuntimeError, match=r"already closed \(code 1000\)"):
+        asyncio.run(kept[0].send_text("news"))
+
+
+def test_an_unexpected_asgi_message_on_an_open_websocket_closes_1011_naming_it(caplog):
+    app = App()
+
+    @app.websocket("/")
+    async def handler(ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.receive_text()
+
+    with caplog.at_level(logging.ERROR, "twinframe"):
+        # A misbehaving server sends a second connect message.
+        sent = run_websocket(app, incoming=[{"type": "websocket.connect"}])
+    assert sent[-1] == {"type": "websocket.close", "code": 1011, "reason": ""}
+    assert (
+        "RuntimeError: unexpected ASGI message 'websocket.connect' on an open websocket"
+        in caplog.text
+    )
