@@ -42,6 +42,9 @@ class RawResult:
     stream_error: BaseException | None = None
     messages: list[dict[str, Any]] = field(default_factory=list)
     body_bytes_read: int = 0
+    # How often the app asked for body bytes: wsgi.input.read() calls (a CountingInput
+    # only, else None) or receive() calls.
+    body_reads: int | None = None
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers:
@@ -61,6 +64,7 @@ class CountingInput:
         self._endless = endless
         self._buffer = b""
         self.bytes_read = 0
+        self.reads = 0
 
     def _more(self) -> bool:
         if self._chunks:
@@ -74,6 +78,7 @@ class CountingInput:
         return False
 
     def read(self, size: int = -1) -> bytes:
+        self.reads += 1
         if size is None or size < 0:
             while self._more() and not self._endless:
                 pass
@@ -109,12 +114,14 @@ def call_wsgi(
     input_terminated: bool = False,
     validate: bool = True,
     root_path: str = "",
+    http_version: str = "1.1",
 ) -> RawResult:
     """One request through ``app.wsgi`` under ``wsgiref.validate``, as a server would pass it.
 
     ``validate=False`` skips the validator, to pass what it refuses (e.g. a bad
     CONTENT_LENGTH) as a lax server might. ``root_path`` is the mount prefix the
     app is served under: SCRIPT_NAME, taken off the front of ``target``'s path.
+    ``http_version`` goes into SERVER_PROTOCOL (``"2"``: ``HTTP/2``).
     """
     raw_path, query = _split(target)
     full_path = unquote_to_bytes(raw_path).decode("latin-1")
@@ -127,7 +134,7 @@ def call_wsgi(
         "RAW_URI": target.decode("latin-1"),
         "SERVER_NAME": "testserver",
         "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
+        "SERVER_PROTOCOL": "HTTP/" + http_version,
         "REMOTE_ADDR": "127.0.0.1",
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "http",
@@ -153,6 +160,7 @@ def call_wsgi(
         started.append((status, response_headers))
         return lambda data: None
 
+    given = environ["wsgi.input"]  # the validator wraps it
     result = (validator(app.wsgi) if validate else app.wsgi)(environ, start_response)
     chunks: list[bytes] = []
     error: BaseException | None = None
@@ -168,12 +176,14 @@ def call_wsgi(
     assert len(started) == 1, f"start_response called {len(started)} times"
     status, response_headers = started[0]
     counted = getattr(environ["wsgi.input"], "bytes_read", 0)
+    reads = getattr(given, "reads", None)
     return RawResult(
         int(status.split(" ", 1)[0]),
         [(k.lower(), v) for k, v in response_headers],
         b"".join(chunks),
         error,
         body_bytes_read=counted,
+        body_reads=reads,
     )
 
 
@@ -192,6 +202,7 @@ def call_asgi(
     disconnect_early: bool = False,
     path: str | None = None,
     root_path: str = "",
+    http_version: str = "1.1",
 ) -> RawResult:
     """One request through ``app.asgi`` with every sent message checked against the spec.
 
@@ -199,21 +210,30 @@ def call_asgi(
     last piece forever; ``disconnect_early`` sends ``http.disconnect`` once the
     pieces run out instead of finishing the body. ``root_path`` is the mount
     prefix (the scope's ``root_path``; ``target`` includes it, as in ASGI's ``path``).
+    ``http_version`` is the scope's (``"1.1"``, ``"2"``).
     """
     raw_path, query = _split(target)
     # Servers decode invalid UTF-8 as U+FFFD ("surrogateescape" isn't allowed in a str path):
     # the builder's default.
     scope = asgi_scope(
-        "http", raw_path, query, headers or [], method=method, path=path, root_path=root_path
+        "http",
+        raw_path,
+        query,
+        headers or [],
+        method=method,
+        path=path,
+        root_path=root_path,
+        http_version=http_version,
     )
     pieces = list(chunks) if chunks is not None else [body]
     messages: list[dict[str, Any]] = []
-    state = {"read": 0, "done": False}
+    state = {"read": 0, "done": False, "receives": 0}
 
     async def run() -> BaseException | None:
         response_done = asyncio.Event()
 
         async def receive() -> dict[str, Any]:
+            state["receives"] += 1
             if pieces:
                 piece = pieces[0] if endless and len(pieces) == 1 else pieces.pop(0)
                 state["read"] += len(piece)
@@ -257,6 +277,7 @@ def call_asgi(
         error,
         messages,
         state["read"],
+        state["receives"],
     )
 
 

@@ -132,6 +132,12 @@ def upload(req: Request) -> dict[str, Any]:
     }
 
 
+@app.get("/get-body")
+async def get_body(req: Request) -> dict[str, Any]:
+    """A GET that reports its body: framed ones are read, unframed HTTP/1.x ones have none."""
+    return {"body": req.body.decode(), "content_length": req.content_length}
+
+
 @app.post("/upload-stream", stream=True)
 async def upload_stream(req: Request) -> dict[str, Any]:
     digest = hashlib.sha256()

@@ -905,3 +905,87 @@ def test_chunked_body_is_read_or_refused_never_dropped(interface, stream_route):
     else:
         read = call_asgi(app, "POST", headers=chunked, chunks=[b"hel", b"lo"])
         assert (read.status, read.body) == (200, b"hello")
+
+
+# -- requests whose framing says they have no body ------------------------------------
+
+
+def _framing_app() -> App:
+    app = App()
+
+    @app.route("/", methods=["GET", "POST"])
+    def echo(req):
+        return {"method": req.method, "body": req.body.decode()}
+
+    return app
+
+
+def _framing_call(interface: str, method: str, headers=(), body=b"", http_version="1.1"):
+    """One raw request to ``_framing_app``; the WSGI input is terminated, as under
+    gunicorn and Granian (so only the framing rule can spare the read)."""
+    app = _framing_app()
+    if interface == "wsgi":
+        return call_wsgi(
+            app,
+            method,
+            headers=list(headers),
+            wsgi_input=CountingInput([body] if body else []),
+            input_terminated=True,
+            http_version=http_version,
+        )
+    return call_asgi(app, method, headers=list(headers), body=body, http_version=http_version)
+
+
+@pytest.mark.parametrize("http_version", ["1.1", "1.0"])
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_http1_get_without_length_or_chunking_reads_no_body(interface, method, http_version):
+    # RFC 9112 section 6.3: such a request has no body, so the server is not asked
+    # for one (no wsgi.input.read(), no receive()); req.body is b"".
+    app = App()
+    seen = []
+
+    @app.get("/")
+    def hello(req):
+        seen.append(req.body)
+        return "hi"
+
+    if interface == "wsgi":
+        wsgi_input = CountingInput([])
+        result = call_wsgi(
+            app, method, wsgi_input=wsgi_input, input_terminated=True, http_version=http_version
+        )
+    else:
+        result = call_asgi(app, method, http_version=http_version)
+    assert result.status == 200
+    assert result.body == (b"hi" if method == "GET" else b"")
+    assert seen == [b""]
+    assert result.body_reads == 0
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [[(b"content-length", b"5")], [(b"transfer-encoding", b"chunked")]],
+    ids=["content-length", "chunked"],
+)
+def test_http1_get_with_a_framed_body_still_reads_it(interface, headers):
+    result = _framing_call(interface, "GET", headers, b"hello")
+    assert result.status == 200, result.body
+    assert json.loads(result.body) == {"method": "GET", "body": "hello"}
+    assert result.body_reads
+
+
+def test_http2_get_without_length_still_reads_its_body(interface):
+    # HTTP/2 frames the body itself: a request may carry one with neither header.
+    result = _framing_call(interface, "GET", body=b"hello", http_version="2")
+    assert result.status == 200, result.body
+    assert json.loads(result.body) == {"method": "GET", "body": "hello"}
+    assert result.body_reads
+
+
+def test_http1_post_without_length_is_still_read(interface):
+    # Only GET and HEAD are spared the read: a harness that hands a POST a body
+    # without framing headers (tests/test_asgi.py does) still has it read.
+    result = _framing_call(interface, "POST", body=b"hello")
+    assert result.status == 200, result.body
+    assert json.loads(result.body) == {"method": "POST", "body": "hello"}
+    assert result.body_reads

@@ -19,7 +19,7 @@ from .concurrency import anext_or
 from .errors import ClientDisconnect, PayloadTooLarge
 from .lifecycle import Lifecycle
 from .pipeline import dispatch, dispatch_websocket, websocket_mount
-from .request import Request
+from .request import BODILESS_METHODS, Request
 from .response import Response
 from .sending import close_unsent, encode_chunk, is_async_stream, log_stream_failure
 from .websocket import WebSocket
@@ -33,6 +33,9 @@ T = TypeVar("T")
 logger = logging.getLogger("twinframe")
 
 _ENVIRON_KEYS = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+# The scope's http_version values where a body needs Content-Length or
+# Transfer-Encoding (RFC 9112 section 6.3); HTTP/2 and 3 frame it themselves.
+_HTTP1 = frozenset({"1.1", "1.0"})
 
 
 def _latin1(path: str) -> str:
@@ -90,7 +93,20 @@ class ASGIRequest(ASGIConnection, Request):
         while (chunk := await self._next_chunk(limit)) is not None:
             yield chunk
 
-    def _start_body(self) -> Awaitable[Message]:
+    def _start_body(self) -> Awaitable[Message] | None:
+        scope = self.scope
+        if self.method in BODILESS_METHODS and scope.get("http_version") in _HTTP1:
+            for name, _ in scope["headers"]:
+                if name == b"content-length" or name == b"transfer-encoding":
+                    break
+            else:
+                # PERF: a GET or HEAD whose HTTP/1.x framing says there is no body
+                # (request.BODILESS_METHODS), so no receive():
+                # under Granian each one is a task on its runtime and a thread taking
+                # the GIL to hand the message back; under uvicorn a few us of Python.
+                self._body = b""
+                self._body_done = True
+                return None
         self._body_max = self._body_limit()
         self._body_parts = []
         return self._receive()

@@ -32,6 +32,14 @@ _UNSET: Any = object()
 _NO_FILES: MultiDictProxy[UploadedFile] = MultiDictProxy(MultiDict())
 
 
+# The methods whose body the adapters skip reading when HTTP/1.x framing says there
+# is none: neither Content-Length nor Transfer-Encoding (RFC 9112 section 6.3),
+# so no server can deliver one. Only methods whose content has no defined meaning
+# (RFC 9110 sections 9.3.1 and 9.3.2): a test harness that hands some other request
+# a body without those headers still has it read.
+BODILESS_METHODS = frozenset({"GET", "HEAD"})
+
+
 def parse_content_length(value: str | None) -> int | None:
     """A Content-Length value as an int (None when absent); 400 if invalid or conflicting.
 

@@ -285,6 +285,21 @@ def test_chunked_request_body_on_a_pre_read_route(running: Running) -> None:
     }
 
 
+@pytest.mark.parametrize("framing", ["none", "content-length", "chunked"])
+def test_get_reads_a_body_only_when_framed(running: Running, framing: str) -> None:
+    # Without Content-Length or Transfer-Encoding an HTTP/1.1 GET has no body, and
+    # twinframe doesn't ask the server for one; a framed body is still read.
+    content = {"none": None, "content-length": b"hello", "chunked": _chunked(b"hello")()}
+    for _ in range(2):  # and the kept-alive connection serves the next request
+        response = running.client.request("GET", "/get-body", content=content[framing])
+        assert response.status_code == 200, response.text
+        body = "" if framing == "none" else "hello"
+        length = 5 if framing == "content-length" else None
+        assert response.json() == {"body": body, "content_length": length}
+        if framing == "chunked":
+            content["chunked"] = _chunked(b"hello")()
+
+
 def test_chunked_request_body_on_a_streaming_route_has_no_size_limit(running: Running) -> None:
     data = os.urandom(3 * MAX_BODY)
     response = running.client.post("/upload-stream", content=_chunked(data)())
