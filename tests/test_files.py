@@ -192,6 +192,9 @@ def test_conditional_headers_ignored_for_other_methods(make_client, site):
         ("bytes=100000-999999999", 100000, len(CONTENT) - 1),
         ("bytes = 5 - 9", 5, 9),
         ("BYTES=5-9", 5, 9),
+        ("bytes=" + "0" * 5000 + "5-" + "0" * 5000 + "9", 5, 9),  # leading zeros, any number
+        ("bytes=0-" + "9" * 5000, 0, len(CONTENT) - 1),  # past int()'s 4,300-digit limit
+        ("bytes=-" + "9" * 5000, 0, len(CONTENT) - 1),
     ],
 )
 @pytest.mark.parametrize("prefix", ["/static", "/async"])
@@ -203,7 +206,10 @@ def test_single_range_is_206(make_client, site, header, start, end, prefix):
     assert response.content == CONTENT[start : end + 1]
 
 
-@pytest.mark.parametrize("header", ["bytes=200000-", "bytes=102404-102405", "bytes=-0"])
+@pytest.mark.parametrize(
+    "header",
+    ["bytes=200000-", "bytes=102404-102405", "bytes=-0", "bytes=" + "9" * 5000 + "-"],
+)
 def test_unsatisfiable_range_is_416(make_client, site, header):
     response = make_client(file_app(site)).get("/static/data.bin", headers={"Range": header})
     assert response.status_code == 416
@@ -213,7 +219,19 @@ def test_unsatisfiable_range_is_416(make_client, site, header):
 
 @pytest.mark.parametrize(
     "header",
-    ["items=0-5", "bytes=5-2", "bytes=abc", "bytes=0-1,5-6", "bytes=", "bytes=-", "bytes=1"],
+    [
+        "items=0-5",
+        "bytes=5-2",
+        "bytes=abc",
+        "bytes=0-1,5-6",
+        "bytes=",
+        "bytes=-",
+        "bytes=1",
+        "bytes=" + "9" * 30 + "-" + "9" * 25,  # last before first, both past int()'s limit
+        b"bytes=\xb2-",  # Latin-1 '\u00b2': str.isdigit() says yes, int() says no
+        b"bytes=0-\xb9",
+        b"bytes=-\xb3",
+    ],
 )
 def test_unusable_range_header_sends_the_whole_file(make_client, site, header):
     response = make_client(file_app(site)).get("/static/data.bin", headers={"Range": header})

@@ -86,26 +86,46 @@ class FileChunks:
             self._file = None
 
 
+def _is_position(text: str) -> bool:
+    # ASCII only: str.isdigit() also takes '²' (a Latin-1 header byte), which int() refuses.
+    return text.isascii() and text.isdigit()
+
+
+def _position(digits: str) -> int:
+    """The value of ``digits``, capped at 10**19: past every file (int() refuses 4,300 digits)."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) < 20 else 10**19
+
+
+def _before(a: str, b: str) -> bool:
+    """``int(a) < int(b)`` for two digit strings of any length."""
+    a, b = a.lstrip("0"), b.lstrip("0")
+    return (len(a), a) < (len(b), b)
+
+
 def parse_range(header: str, size: int) -> tuple[int, int] | None:
     """Inclusive (start, end) of one ``bytes=`` range; (-1, -1) if unsatisfiable; None to ignore."""
     unit, _, spec = header.partition("=")
+    # "," (several ranges): the whole file; the digit checks below would refuse it too.
     if unit.strip().lower() != "bytes" or "," in spec:
         return None
     first, dash, last = spec.strip().partition("-")
     if not dash:
         return None
     first, last = first.strip(), last.strip()
-    if (first and not first.isdigit()) or (last and not last.isdigit()) or not (first or last):
+    if (first and not _is_position(first)) or (last and not _is_position(last)):
+        return None
+    if not (first or last):
         return None
     if not first:  # suffix range: the last N bytes
-        length = int(last)
+        length = _position(last)
         if length == 0 or size == 0:
             return (-1, -1)
         return max(0, size - length), size - 1
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
-    if last and int(last) < start:
+    if last and _before(last, first):
         return None
+    start = _position(first)
     if start >= size:
         return (-1, -1)
+    end = min(_position(last), size - 1) if last else size - 1
     return start, end
