@@ -335,6 +335,27 @@ def test_root_refuses_escapes(make_client, site, url):
     assert b"top secret" not in response.content
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/static/%5Chello.txt",  # a Windows root-relative name: refused on every OS alike
+        "/static//etc/passwd",
+        "/static/escape.txt",
+        "/static/hello.txt%00",
+    ],
+)
+def test_a_refused_path_answers_exactly_like_a_missing_file(make_client, site, url):
+    # The 404 for a refused name is the 404 for a missing one: a client learns nothing
+    # from it about what exists. '\\hello.txt' exists inside the root: refused all the same.
+    (site / "\\hello.txt").write_text("a name starting with a backslash", encoding="utf-8")
+    client = make_client(file_app(site))
+    missing = client.get("/static/nope.txt")
+    refused = client.get(url)
+    assert refused.status_code == 404
+    assert (refused.headers, refused.content) == (missing.headers, missing.content)
+    assert missing.json()["detail"] == "no such file"
+
+
 def test_symlink_inside_root_is_served(make_client, site):
     response = make_client(file_app(site)).get("/static/alias.txt")
     assert response.status_code == 200
@@ -531,6 +552,7 @@ def test_raw_dot_segments_cannot_reach_files(interface, static_tree, target):
         "link-out.txt",
         "dir-out/secret.txt",
         "a\x00b",
+        "\\hello.txt",
     ],
 )
 def test_safe_path_and_response_file_refuse_escapes(static_tree, relative):

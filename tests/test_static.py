@@ -120,6 +120,17 @@ def test_nothing_outside_the_directory(make_client, public, url, status):
         assert response.headers["content-type"] == "application/problem+json"
 
 
+def test_a_name_starting_with_a_backslash_is_refused_like_a_missing_file(make_client, public):
+    # '\\app.js' is rooted on Windows; refused on every OS so an app behaves the same.
+    (public / "\\app.js").write_text("a name starting with a backslash")
+    client = make_client(static_app(public))
+    refused = client.get("/static/%5Capp.js")
+    missing = client.get("/static/missing.js")
+    assert refused.status_code == 404
+    assert (refused.headers, refused.content) == (missing.headers, missing.content)
+    assert missing.json()["detail"] == "no such file"
+
+
 def test_precompressed_sibling_for_gzip_clients(make_client, public):
     client = make_client(static_app(public))
     plain = client.get("/static/css/style.css", headers=IDENTITY)
