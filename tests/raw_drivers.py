@@ -115,13 +115,16 @@ def call_wsgi(
     validate: bool = True,
     root_path: str = "",
     http_version: str = "1.1",
+    server: tuple[str, int] | None = ("testserver", 80),
 ) -> RawResult:
     """One request through ``app.wsgi`` under ``wsgiref.validate``, as a server would pass it.
 
     ``validate=False`` skips the validator, to pass what it refuses (e.g. a bad
     CONTENT_LENGTH) as a lax server might. ``root_path`` is the mount prefix the
     app is served under: SCRIPT_NAME, taken off the front of ``target``'s path.
-    ``http_version`` goes into SERVER_PROTOCOL (``"2"``: ``HTTP/2``).
+    ``http_version`` goes into SERVER_PROTOCOL (``"2"``: ``HTTP/2``). ``server`` is
+    SERVER_NAME and SERVER_PORT; None leaves both out, as no PEP 3333 server does
+    (the validator refuses it: pass ``validate=False``).
     """
     raw_path, query = _split(target)
     full_path = unquote_to_bytes(raw_path).decode("latin-1")
@@ -132,8 +135,6 @@ def call_wsgi(
         "PATH_INFO": full_path[len(root_path) :],
         "QUERY_STRING": query.decode("latin-1"),
         "RAW_URI": target.decode("latin-1"),
-        "SERVER_NAME": "testserver",
-        "SERVER_PORT": "80",
         "SERVER_PROTOCOL": "HTTP/" + http_version,
         "REMOTE_ADDR": "127.0.0.1",
         "wsgi.version": (1, 0),
@@ -144,6 +145,8 @@ def call_wsgi(
         "wsgi.multiprocess": False,
         "wsgi.run_once": False,
     }
+    if server is not None:
+        environ["SERVER_NAME"], environ["SERVER_PORT"] = server[0], str(server[1])
     if input_terminated:
         environ["wsgi.input_terminated"] = True
     for name, value in headers or []:
@@ -203,6 +206,7 @@ def call_asgi(
     path: str | None = None,
     root_path: str = "",
     http_version: str = "1.1",
+    server: tuple[str, int] | None = ("testserver", 80),
 ) -> RawResult:
     """One request through ``app.asgi`` with every sent message checked against the spec.
 
@@ -210,7 +214,8 @@ def call_asgi(
     last piece forever; ``disconnect_early`` sends ``http.disconnect`` once the
     pieces run out instead of finishing the body. ``root_path`` is the mount
     prefix (the scope's ``root_path``; ``target`` includes it, as in ASGI's ``path``).
-    ``http_version`` is the scope's (``"1.1"``, ``"2"``).
+    ``http_version`` is the scope's (``"1.1"``, ``"2"``); ``server`` its ``server``
+    (None: the server's address is unknown, as ASGI allows).
     """
     raw_path, query = _split(target)
     # Servers decode invalid UTF-8 as U+FFFD ("surrogateescape" isn't allowed in a str path):
@@ -224,6 +229,7 @@ def call_asgi(
         path=path,
         root_path=root_path,
         http_version=http_version,
+        server=server,
     )
     pieces = list(chunks) if chunks is not None else [body]
     messages: list[dict[str, Any]] = []

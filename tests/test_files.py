@@ -342,6 +342,7 @@ def test_root_refuses_escapes(make_client, site, url):
         "/static//etc/passwd",
         "/static/escape.txt",
         "/static/hello.txt%00",
+        "/static/sub",  # a directory inside the root: it exists, but is not a file
     ],
 )
 def test_a_refused_path_answers_exactly_like_a_missing_file(make_client, site, url):
@@ -390,6 +391,18 @@ def test_filename_gives_content_disposition(make_client, site):
     assert tricky.status_code == 200
     assert "set-cookie" not in tricky.headers
     assert tricky.headers["content-disposition"].startswith('attachment; filename="aSet-Cookie: ')
+
+
+def test_download_name_keeps_printable_ascii_and_escapes_the_rest(make_client, site):
+    # The plain filename keeps every printable ASCII character but quote and
+    # backslash, up to "~"; filename* (RFC 8187) percent-encodes all but its
+    # attr-chars, "/" included.
+    client = make_client(file_app(site))
+    response = client.get("/download", params={"as": "notes~1/2 \\ ok.txt"})
+    assert response.status_code == 200
+    assert response.headers["content-disposition"] == (
+        "attachment; filename=\"notes~1/2  ok.txt\"; filename*=UTF-8''notes~1%2F2%20%5C%20ok.txt"
+    )
 
 
 # -- wsgi.file_wrapper -------------------------------------------------------------------

@@ -989,3 +989,42 @@ def test_http1_post_without_length_is_still_read(interface):
     assert result.status == 200, result.body
     assert json.loads(result.body) == {"method": "POST", "body": "hello"}
     assert result.body_reads
+
+
+# -- the host when the client sent no Host header -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("server", "expected"),
+    [
+        (("example.org", 8080), "example.org:8080"),  # the server's name and port
+        (("example.org", 80), "example.org"),  # the scheme's default port is left out
+    ],
+)
+def test_host_without_a_host_header_is_the_servers_address(interface, server, expected):
+    # An HTTP/1.0 client may send no Host: req.host (and req.url) then name the
+    # server the request reached: SERVER_NAME/SERVER_PORT (WSGI), scope["server"] (ASGI).
+    app = App()
+
+    @app.get("/")
+    def where(req):
+        return {"host": req.host, "url": req.url}
+
+    result = CALLERS[interface](app, server=server, http_version="1.0")
+    assert result.status == 200
+    assert json.loads(result.body) == {"host": expected, "url": f"http://{expected}/"}
+
+
+def test_host_without_a_host_header_or_a_server_address_is_localhost(interface):
+    # ASGI lets a server leave scope["server"] out; a lax WSGI server may leave out
+    # SERVER_NAME (PEP 3333 requires it). Both read as "localhost", never a 500.
+    app = App()
+
+    @app.get("/")
+    def where(req):
+        return req.host
+
+    options = {"validate": False} if interface == "wsgi" else {}
+    result = CALLERS[interface](app, server=None, **options)
+    assert result.status == 200
+    assert result.body == b"localhost"

@@ -78,7 +78,11 @@ def test_constructors(make_client):
     assert (text.status_code, text.text) == (202, "hi")
     assert text.headers["content-type"] == "text/plain; charset=utf-8"
 
-    html = serve(make_client, lambda: Response.html("<p>é</p>"))
+    html = serve(
+        make_client, lambda: Response.html("<p>é</p>", status=201, headers={"X-Frame": "deny"})
+    )
+    assert html.status_code == 201
+    assert html.headers["x-frame"] == "deny"
     assert html.headers["content-type"] == "text/html; charset=utf-8"
     assert html.text == "<p>é</p>"
     assert html.headers["content-length"] == str(len("<p>é</p>".encode()))
@@ -94,6 +98,12 @@ def test_constructors(make_client):
         make_client, lambda: Response.json({"a": 1}, content_type="application/vnd.api+json")
     )
     assert problem.headers["content-type"] == "application/vnd.api+json"
+
+
+def test_repr_shows_status_and_content_type():
+    # What a debugger, a log line or a failing assertion shows for a response.
+    assert repr(Response.text("hi", status=202)) == "<Response 202 text/plain; charset=utf-8>"
+    assert repr(Response(status=204)) == "<Response 204 >"  # no body, so no type
 
 
 @pytest.mark.parametrize("status", [None, 301, 302, 307, 308])
