@@ -16,6 +16,7 @@ from helpers import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from twinframe import App
 from twinframe.forms import split_urlencoded
 
 # -- urlencoded ---------------------------------------------------------------------
@@ -304,3 +305,153 @@ def test_multipart_part_header_limit_counts_one_value_not_the_whole_part(make_cl
     # The helper's form is still parsed the ordinary way on the same app.
     small = multipart([('form-data; name="name"', b"Ann")])
     assert make_client(app).post("/form", content=small, headers=headers).status_code == 200
+
+
+def test_multipart_first_header_of_the_body_may_use_the_whole_16_kib(make_client):
+    # The very first header value of the body counts from zero like every other one:
+    # a Content-Disposition of exactly 16 KiB in the first part is read, one byte more is not.
+    app, calls = recording_app(max_body_size=1 << 20)
+    headers = {"Content-Type": "multipart/form-data; boundary=XyZ"}
+    client = make_client(app)
+    for size, status in [(PART_HEADER_LIMIT, 200), (PART_HEADER_LIMIT + 1, 400)]:
+        start = 'form-data; name="note"; x='
+        value = start + "z" * (size - len(start))
+        assert len(value) == size
+        body = multipart([(value, b"hi")])
+        response = client.post("/form", content=body, headers=headers)
+        assert response.status_code == status, response.text
+    assert calls == ["form"]
+
+
+# -- error details: the client is told exactly what was wrong ------------------------
+
+MULTIPART_XYZ = "multipart/form-data; boundary=XyZ"
+URLENCODED = "application/x-www-form-urlencoded"
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "status", "detail"),
+    [
+        (b"a=%ZZ", URLENCODED, 400, "invalid percent-encoding in the form body"),
+        (b"a=%FF", URLENCODED, 400, "form body is not valid UTF-8"),
+        (b"a\xff=1", URLENCODED, 400, "form body is not valid UTF-8"),
+        (b"a&" * 10 + b"a", URLENCODED, 413, "form has more than 10 fields"),
+        (
+            multipart([('form-data; name="a"', b"1")]),
+            "multipart/form-data",
+            400,
+            "multipart body without a boundary in its Content-Type",
+        ),
+        (
+            multipart([('form-data; name="a"', b"1")])[:-8],
+            MULTIPART_XYZ,
+            400,
+            "malformed multipart body: missing the closing boundary",
+        ),
+        (
+            multipart([("attachment", b"1")]),
+            MULTIPART_XYZ,
+            400,
+            "multipart part without 'Content-Disposition: form-data; name=...'",
+        ),
+        (
+            b"--XyZ\r\nX-Other: 1\r\n\r\n1\r\n--XyZ--\r\n",
+            MULTIPART_XYZ,
+            400,
+            "multipart part without 'Content-Disposition: form-data; name=...'",
+        ),
+        (
+            b'--XyZ\r\nContent-Disposition: form-data; name="caf\xe9"\r\n\r\n1\r\n--XyZ--\r\n',
+            MULTIPART_XYZ,
+            400,
+            "multipart field name is not valid UTF-8",
+        ),
+        (
+            multipart([('form-data; name="a"', b"\xff")]),
+            MULTIPART_XYZ,
+            400,
+            "multipart field 'a' is not valid UTF-8",
+        ),
+        (
+            multipart([(f'form-data; name="a"; x={"y" * PART_HEADER_LIMIT}', b"1")]),
+            MULTIPART_XYZ,
+            400,
+            "multipart part header too large",
+        ),
+        (
+            multipart([('form-data; name="a"', b"1")] * 11),
+            MULTIPART_XYZ,
+            413,
+            "multipart body has more than 10 parts",
+        ),
+    ],
+)
+def test_form_errors_say_exactly_what_was_wrong(make_client, content, content_type, status, detail):
+    app, calls = recording_app(max_form_fields=10)
+    client = make_client(app)
+    response = client.post("/form", content=content, headers={"content-type": content_type})
+    assert_problem(response, status)
+    assert response.json()["detail"] == detail
+    assert calls == []
+    assert_still_serving(client)
+
+
+# -- uploaded files: what the part said is kept --------------------------------------
+
+
+def _upload_app() -> App:
+    """An app answering what it read of the uploaded file ``doc``."""
+    app = App()
+
+    @app.post("/upload")
+    def upload(req):
+        upload = req.files["doc"]
+        return {
+            "filename": upload.filename,
+            "content_type": upload.content_type,
+            "headers": list(upload.headers.items()),
+            "x-custom": upload.headers.get("x-custom"),
+            "data": upload.data.decode("latin-1"),
+        }
+
+    return app
+
+
+def test_uploaded_file_keeps_all_its_part_headers(make_client):
+    body = (
+        b"--XyZ\r\n"
+        b'Content-Disposition: form-data; name="doc"; filename="a.txt"\r\n'
+        b"Content-Type: text/plain; charset=utf-8\r\n"
+        b"X-Custom: kept\r\n\r\n"
+        b"hello\r\n"
+        b"--XyZ--\r\n"
+    )
+    response = make_client(_upload_app()).post(
+        "/upload", content=body, headers={"content-type": MULTIPART_XYZ}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "filename": "a.txt",
+        "content_type": "text/plain; charset=utf-8",
+        "headers": [
+            ["Content-Disposition", 'form-data; name="doc"; filename="a.txt"'],
+            ["Content-Type", "text/plain; charset=utf-8"],
+            ["X-Custom", "kept"],
+        ],
+        "x-custom": "kept",
+        "data": "hello",
+    }
+
+
+def test_non_utf8_filename_is_read_with_replacement_characters(make_client):
+    # Filenames are data: bytes that are not UTF-8 (a latin-1 é here) become U+FFFD
+    # instead of refusing the upload or failing with a 500.
+    body = (
+        b'--XyZ\r\nContent-Disposition: form-data; name="doc"; filename="caf\xe9 \xff.txt"'
+        b"\r\n\r\nx\r\n--XyZ--\r\n"
+    )
+    response = make_client(_upload_app()).post(
+        "/upload", content=body, headers={"content-type": MULTIPART_XYZ}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["filename"] == "caf\ufffd \ufffd.txt"
