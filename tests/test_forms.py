@@ -455,3 +455,28 @@ def test_non_utf8_filename_is_read_with_replacement_characters(make_client):
     )
     assert response.status_code == 200, response.text
     assert response.json()["filename"] == "caf\ufffd \ufffd.txt"
+
+
+@pytest.mark.parametrize(
+    ("sent", "filename"),
+    [
+        # python-multipart reduces a Windows full path (what old Internet Explorer
+        # sent) to its last segment; the part's headers keep the value as sent.
+        (rb"C:\Users\ann\report.pdf", "report.pdf"),
+        (rb"d:\x.txt", "x.txt"),
+        # A quoted-string's escapes are decoded; other backslashes are kept.
+        (rb"say \"hi\".txt", 'say "hi".txt'),
+        (rb"a\\b.txt", r"a\b.txt"),
+        (rb"..\..\boot.ini", r"..\..\boot.ini"),
+        (rb"dir\C:\x.txt", r"dir\C:\x.txt"),
+    ],
+)
+def test_filename_is_the_decoded_value_and_headers_keep_what_was_sent(make_client, sent, filename):
+    disposition = b'form-data; name="doc"; filename="' + sent + b'"'
+    body = b"--XyZ\r\nContent-Disposition: " + disposition + b"\r\n\r\nx\r\n--XyZ--\r\n"
+    response = make_client(_upload_app()).post(
+        "/upload", content=body, headers={"content-type": MULTIPART_XYZ}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["filename"] == filename
+    assert response.json()["headers"] == [["Content-Disposition", disposition.decode("latin-1")]]
