@@ -117,6 +117,18 @@ def test_redirect(make_client, status):
     assert response.status_code == (status or 303)
     assert response.headers["location"] == "/elsewhere?a=1"
     assert response.content == b""
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    assert response.headers["content-length"] == "0"
+
+
+def test_redirect_keeps_its_headers(make_client):
+    response = serve(
+        make_client,
+        lambda: Response.redirect("/login", headers={"Cache-Control": "no-store"}),
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login"
+    assert response.headers["cache-control"] == "no-store"
 
 
 @pytest.mark.parametrize(
@@ -136,9 +148,17 @@ def test_redirect_encodes_what_a_url_cannot_hold(make_client, url, location):
     assert "set-cookie" not in response.headers
 
 
-def test_redirect_refuses_non_3xx():
+@pytest.mark.parametrize("status", [300, 399])
+def test_redirect_takes_every_3xx(status):
+    response = Response.redirect("/next", status=status)
+    assert response.status == status
+    assert response.headers["Location"] == "/next"
+
+
+@pytest.mark.parametrize("status", [200, 299, 400])
+def test_redirect_refuses_non_3xx(status):
     with pytest.raises(ValueError, match="3xx"):
-        Response.redirect("/", status=200)
+        Response.redirect("/", status=status)
 
 
 def test_header_in_headers_overrides_content_type(make_client):
