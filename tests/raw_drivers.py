@@ -115,7 +115,8 @@ def call_wsgi(
     validate: bool = True,
     root_path: str = "",
     http_version: str = "1.1",
-    server: tuple[str, int] | None = ("testserver", 80),
+    server: tuple[str, int | None] | None = ("testserver", 80),
+    scheme: str = "http",
 ) -> RawResult:
     """One request through ``app.wsgi`` under ``wsgiref.validate``, as a server would pass it.
 
@@ -124,7 +125,8 @@ def call_wsgi(
     app is served under: SCRIPT_NAME, taken off the front of ``target``'s path.
     ``http_version`` goes into SERVER_PROTOCOL (``"2"``: ``HTTP/2``). ``server`` is
     SERVER_NAME and SERVER_PORT; None leaves both out, as no PEP 3333 server does
-    (the validator refuses it: pass ``validate=False``).
+    (the validator refuses it: pass ``validate=False``); a None port is an empty
+    SERVER_PORT, as a lax server may pass. ``scheme`` is ``wsgi.url_scheme``.
     """
     raw_path, query = _split(target)
     full_path = unquote_to_bytes(raw_path).decode("latin-1")
@@ -138,7 +140,7 @@ def call_wsgi(
         "SERVER_PROTOCOL": "HTTP/" + http_version,
         "REMOTE_ADDR": "127.0.0.1",
         "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
+        "wsgi.url_scheme": scheme,
         "wsgi.input": wsgi_input if wsgi_input is not None else io.BytesIO(body),
         "wsgi.errors": sys.stderr,
         "wsgi.multithread": False,
@@ -146,7 +148,8 @@ def call_wsgi(
         "wsgi.run_once": False,
     }
     if server is not None:
-        environ["SERVER_NAME"], environ["SERVER_PORT"] = server[0], str(server[1])
+        port = "" if server[1] is None else str(server[1])
+        environ["SERVER_NAME"], environ["SERVER_PORT"] = server[0], port
     if input_terminated:
         environ["wsgi.input_terminated"] = True
     for name, value in headers or []:
@@ -206,7 +209,8 @@ def call_asgi(
     path: str | None = None,
     root_path: str = "",
     http_version: str = "1.1",
-    server: tuple[str, int] | None = ("testserver", 80),
+    server: tuple[str, int | None] | None = ("testserver", 80),
+    scheme: str = "http",
 ) -> RawResult:
     """One request through ``app.asgi`` with every sent message checked against the spec.
 
@@ -215,7 +219,7 @@ def call_asgi(
     pieces run out instead of finishing the body. ``root_path`` is the mount
     prefix (the scope's ``root_path``; ``target`` includes it, as in ASGI's ``path``).
     ``http_version`` is the scope's (``"1.1"``, ``"2"``); ``server`` its ``server``
-    (None: the server's address is unknown, as ASGI allows).
+    (None: the server's address is unknown, as ASGI allows), ``scheme`` its ``scheme``.
     """
     raw_path, query = _split(target)
     # Servers decode invalid UTF-8 as U+FFFD ("surrogateescape" isn't allowed in a str path):
@@ -230,6 +234,7 @@ def call_asgi(
         root_path=root_path,
         http_version=http_version,
         server=server,
+        scheme=scheme,
     )
     pieces = list(chunks) if chunks is not None else [body]
     messages: list[dict[str, Any]] = []

@@ -995,13 +995,19 @@ def test_http1_post_without_length_is_still_read(interface):
 
 
 @pytest.mark.parametrize(
-    ("server", "expected"),
+    ("scheme", "server", "expected"),
     [
-        (("example.org", 8080), "example.org:8080"),  # the server's name and port
-        (("example.org", 80), "example.org"),  # the scheme's default port is left out
+        ("http", ("example.org", 8080), "example.org:8080"),  # the server's name and port
+        ("http", ("example.org", 80), "example.org"),  # the scheme's default port is left out
+        ("https", ("example.org", 443), "example.org"),  # https's default is 443...
+        ("https", ("example.org", 80), "example.org:80"),  # ...so 80 is named there
+        ("http", ("example.org", 443), "example.org:443"),  # and 443 is named for http
+        # No port (an empty SERVER_PORT from a lax WSGI server, ASGI's None): none named.
+        ("http", ("example.org", None), "example.org"),
+        ("https", ("example.org", None), "example.org"),
     ],
 )
-def test_host_without_a_host_header_is_the_servers_address(interface, server, expected):
+def test_host_without_a_host_header_is_the_servers_address(interface, scheme, server, expected):
     # An HTTP/1.0 client may send no Host: req.host (and req.url) then name the
     # server the request reached: SERVER_NAME/SERVER_PORT (WSGI), scope["server"] (ASGI).
     app = App()
@@ -1010,9 +1016,9 @@ def test_host_without_a_host_header_is_the_servers_address(interface, server, ex
     def where(req):
         return {"host": req.host, "url": req.url}
 
-    result = CALLERS[interface](app, server=server, http_version="1.0")
+    result = CALLERS[interface](app, server=server, http_version="1.0", scheme=scheme)
     assert result.status == 200
-    assert json.loads(result.body) == {"host": expected, "url": f"http://{expected}/"}
+    assert json.loads(result.body) == {"host": expected, "url": f"{scheme}://{expected}/"}
 
 
 def test_host_without_a_host_header_or_a_server_address_is_localhost(interface):

@@ -579,3 +579,36 @@ def test_root_path_is_normalised_like_http(root_path):
 
     asyncio.run(app.asgi(scope, receive, send))
     assert seen == {"path": "/w", "root_path": "/api", "url": "ws://h/api/w"}
+
+
+@pytest.mark.parametrize(
+    ("scheme", "server", "expected"),
+    [
+        ("wss", ("example.org", 443), "example.org"),  # wss's default port is left out
+        ("wss", ("example.org", 80), "example.org:80"),
+        ("ws", ("example.org", 80), "example.org"),  # ws's default is 80, like http
+        ("ws", ("example.org", 443), "example.org:443"),
+    ],
+)
+def test_host_without_a_host_header_is_the_servers_address(scheme, server, expected):
+    # As for HTTP (tests/test_request.py): with no Host header, ws.host and ws.url
+    # name scope["server"], leaving out the scheme's default port.
+    app = App()
+    seen: dict[str, str] = {}
+
+    @app.websocket("/w")
+    async def where(ws: WebSocket) -> None:
+        seen.update(host=ws.host, url=ws.url)
+        await ws.close()
+
+    scope = asgi_scope("websocket", b"/w", b"", [], scheme=scheme, server=server)
+    messages = [{"type": "websocket.connect"}]
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "websocket.disconnect", "code": 1000}
+
+    async def send(message):
+        pass
+
+    asyncio.run(app.asgi(scope, receive, send))
+    assert seen == {"host": expected, "url": f"{scheme}://{expected}/w"}
