@@ -34,6 +34,11 @@ def _sample(count: int) -> list[int]:
     return sorted({round(i * step) for i in range(CHECKED_VARIANTS)})
 
 
+def _rotated(items: list[dict[str, Any]], first: int) -> list[dict[str, Any]]:
+    first %= len(items)
+    return items[first:] + items[:first] if first else items
+
+
 def make_environ(scenario: Scenario, path: str | None = None) -> dict[str, Any]:
     """The WSGI environ a server would build for ``scenario`` (without ``wsgi.input``)."""
     path = scenario.path if path is None else path
@@ -128,8 +133,11 @@ class WSGIDriver:
                 close()
         return started["status"], started["headers"], body
 
-    def timed(self, count: int) -> float:
-        """Seconds taken by ``count`` requests, the body fully consumed each time."""
+    def timed(self, count: int, first: int = 0) -> float:
+        """Seconds taken by ``count`` requests, the body fully consumed each time.
+
+        ``first``: the index (modulo their number) of the varied path to begin with.
+        """
         app = self.app
         payload = self.body
         BytesIO = io.BytesIO
@@ -140,7 +148,7 @@ class WSGIDriver:
             return None
 
         # Each batch starts where the cycle starts: every implementation gets the same paths.
-        bases = islice(cycle(self.environs), count)
+        bases = islice(cycle(_rotated(self.environs, first)), count)
         start = time.perf_counter()
         for base in bases:
             environ = dict(base)
@@ -233,14 +241,15 @@ class ASGIDriver:
         assert not messages[-1].get("more_body", False), "the response never finished"
         return start["status"], headers, body
 
-    def timed(self, count: int) -> float:
-        """Seconds taken by ``count`` requests, measured inside one coroutine."""
-        return self.loop.run_until_complete(self._timed(count))
+    def timed(self, count: int, first: int = 0) -> float:
+        """Seconds taken by ``count`` requests, measured inside one coroutine (``first``:
+        as for ``WSGIDriver.timed``)."""
+        return self.loop.run_until_complete(self._timed(count, first))
 
-    async def _timed(self, count: int) -> float:
+    async def _timed(self, count: int, first: int) -> float:
         app = self.app
         payload = self.body
-        bases = islice(cycle(self.scopes), count)
+        bases = islice(cycle(_rotated(self.scopes, first)), count)
         start = time.perf_counter()
         for base in bases:
             await app(dict(base), _Receive(payload), _discard)

@@ -60,6 +60,7 @@ class Target:
     run: Callable[[int], float]  # seconds for n requests
     count: int = 1  # requests per batch, set by calibration
     samples: list[float] = field(default_factory=list)  # seconds per request, one per round
+    driver: WSGIDriver | ASGIDriver | None = None  # the one behind ``run``, if any
 
     @property
     def best(self) -> float:
@@ -128,7 +129,7 @@ def build(
                 if problem:
                     failures.append(f"{label} {protocol} {scenario.name}: {problem}")
                     continue
-                targets.append(Target(label, protocol, scenario.name, driver.timed))
+                targets.append(Target(label, protocol, scenario.name, driver.timed, driver=driver))
     return Setup(targets, failures, versions, handlers, missing)
 
 

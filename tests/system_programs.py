@@ -1,4 +1,4 @@
-"""System programs some tests need: redis-server, Debian's chromium and PostgreSQL.
+"""System programs some tests need: redis-server, Debian's chromium, PostgreSQL, valgrind.
 
 Test modules wrap these helpers in fixtures (``yield from run_redis_server(tmp_path)``,
 ``yield from run_postgres()``).
@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,10 +34,9 @@ APT_PACKAGES = ("redis-server", "chromium", "postgresql")
 CHROMIUM = "/usr/bin/chromium"
 # Debian keeps the server's programs (initdb, postgres) off PATH, in one folder per version.
 POSTGRES_BIN_GLOB = "/usr/lib/postgresql/*/bin"
-INSTALL_COMMAND = f"sudo apt-get update && sudo apt-get install -y {' '.join(APT_PACKAGES)}"
 
 _install_lock = threading.Lock()
-_install_failed: list[str] = []
+_install_failed: dict[tuple[str, ...], str] = {}  # packages -> why they could not be had
 
 
 def _postgres_bin() -> Path | None:
@@ -58,43 +57,50 @@ def _missing() -> bool:
     )
 
 
-def require_system_programs() -> None:
-    """Make sure redis-server, chromium and PostgreSQL exist: install them as root, else fail."""
+def _require(packages: tuple[str, ...], missing: Callable[[], bool]) -> None:
+    """Make sure ``missing()`` is false: install ``packages`` with apt-get as root, else fail."""
     with _install_lock:
-        if not _missing():
+        if not missing():
             return
-        if _install_failed:
-            pytest.fail(_install_failed[0], pytrace=False)
+        if packages in _install_failed:
+            pytest.fail(_install_failed[packages], pytrace=False)
         can_install = hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get")
         if not can_install:
             message = (
-                "these tests need redis-server, chromium and postgresql (Debian packages); "
-                "install them with:\n"
-                f"    {INSTALL_COMMAND}"
+                f"these tests need {', '.join(packages)} (Debian packages); install them with:\n"
+                f"    sudo apt-get update && sudo apt-get install -y {' '.join(packages)}"
             )
-            _install_failed.append(message)
+            _install_failed[packages] = message
             pytest.fail(message, pytrace=False)
         print(
-            f"\ninstalling {', '.join(APT_PACKAGES)} with apt-get (needed by the tests)",
+            f"\ninstalling {', '.join(packages)} with apt-get (needed by the tests)",
             file=sys.stderr,
         )
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         lock_wait = ["-o", "DPkg::Lock::Timeout=600"]
         for command in (
             ["apt-get", *lock_wait, "update", "-q"],
-            ["apt-get", *lock_wait, "install", "-y", "-q", *APT_PACKAGES],
+            ["apt-get", *lock_wait, "install", "-y", "-q", *packages],
         ):
             result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
             if result.returncode != 0:
                 message = (
                     f"{' '.join(command)} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
                 )
-                _install_failed.append(message)
+                _install_failed[packages] = message
                 pytest.fail(message, pytrace=False)
-        if _missing():
-            pytest.fail(
-                f"apt-get ran but {' or '.join(APT_PACKAGES)} is still missing", pytrace=False
-            )
+        if missing():
+            pytest.fail(f"apt-get ran but {' or '.join(packages)} is still missing", pytrace=False)
+
+
+def require_system_programs() -> None:
+    """Make sure redis-server, chromium and PostgreSQL exist: install them as root, else fail."""
+    _require(APT_PACKAGES, _missing)
+
+
+def require_valgrind() -> None:
+    """Make sure valgrind exists (``benchmarks.instructions`` runs under it), as above."""
+    _require(("valgrind",), lambda: shutil.which("valgrind") is None)
 
 
 @dataclass

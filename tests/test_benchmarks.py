@@ -1,6 +1,8 @@
 """The benchmark harness keeps working: every implementation answers every scenario correctly.
 
 Only correctness is asserted here; speed is measured by ``python -m benchmarks.inprocess``.
+Instruction counts (``benchmarks.instructions``, under callgrind) are exact, so one
+real count is compared with another: never a time.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from typing import Any
 
 import pytest
 from realserver import ROOT
+from system_programs import require_valgrind
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import inprocess
-from benchmarks.scenarios import SCENARIO_NAMES
+from benchmarks.scenarios import SCENARIO_NAMES, SCENARIOS
 
 
 def test_inprocess_smoke_run_checks_every_response() -> None:
@@ -134,3 +137,28 @@ def test_memory_script_reports_rss_per_scenario() -> None:
     for row in rows:
         assert int(row["warm_kib"]) > 0 and int(row["after_kib"]) > 0  # type: ignore[call-overload]
     assert "| asgi | notfound |" in memory.format_rows(rows)
+
+
+def test_instruction_counts_under_callgrind() -> None:
+    # A token run (the default counts 1,000 requests of every scenario and peer):
+    # hello for the bare callables and twinframe, counted by callgrind in a child process.
+    from benchmarks import instructions
+
+    require_valgrind()
+    hello = [s for s in SCENARIOS if s.name == "hello"]
+    out = io.StringIO()
+    report = instructions.run(hello, only=set(), requests=20, out=out)
+    assert report["failures"] == [] and report["requests"] == 20
+    rows = {(row["impl"], row["protocol"]): row for row in report["rows"]}
+    assert set(rows) == {(i, p) for i in ("bare", "twinframe") for p in ("wsgi", "asgi")}
+    for protocol in ("wsgi", "asgi"):
+        bare, ours = rows["bare", protocol], rows["twinframe", protocol]
+        assert bare["scenario"] == ours["scenario"] == "hello"
+        # The bare callable still runs the driver's environ copy and its own code: thousands
+        # of instructions; twinframe's routing, Request and Response cost more than that.
+        assert bare["instructions"] > 1000
+        assert ours["instructions"] > bare["instructions"]
+        assert ours["ratio_bare"] == pytest.approx(ours["instructions"] / bare["instructions"])
+        assert bare["ratio_bare"] == 1.0 and ours["ratio_falcon"] is None  # Falcon not asked for
+    text = out.getvalue()
+    assert "## wsgi" in text and "## asgi" in text and "| hello | " in text
