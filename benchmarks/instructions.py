@@ -1,6 +1,6 @@
 """Instructions per request, counted by valgrind's callgrind: a measure that noise cannot move.
 
-    python -m benchmarks.instructions                      # every scenario and peer (~6 min)
+    python -m benchmarks.instructions                  # every scenario and peer, ~6 min of CPU
     python -m benchmarks.instructions --scenarios hello,notfound --only falcon -n 500
     python -m benchmarks.instructions --json out.json      # also write the raw numbers
 
