@@ -139,6 +139,9 @@ def test_memory_script_reports_rss_per_scenario() -> None:
     assert "| asgi | notfound |" in memory.format_rows(rows)
 
 
+# About 10 s of CPU (Python starting and importing under callgrind, ~50x slower than
+# native), which a machine shared with other runs can stretch past the default 60 s.
+@pytest.mark.timeout(240)
 def test_instruction_counts_under_callgrind() -> None:
     # A token run (the default counts 1,000 requests of every scenario and peer):
     # hello for the bare callables and twinframe, counted by callgrind in a child process.
