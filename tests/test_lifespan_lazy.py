@@ -171,6 +171,17 @@ def test_a_server_that_sends_lifespan_keeps_driving_it(caplog):
     assert lazy_records(caplog) == []
 
 
+def test_after_a_shutdown_the_next_request_starts_the_app_again():
+    # A server restarted in the same process (a new loop, a reused TestClient):
+    # the shutdown at the end of the first loop re-arms the start before the next request.
+    events: list[str] = []
+    app = counting_app(events)
+    assert asyncio.run(get(app)) == (200, b"ready")
+    assert events == ["startup", "shutdown"]  # at the end of its loop
+    assert asyncio.run(get(app)) == (200, b"ready")
+    assert events == ["startup", "shutdown", "startup", "shutdown"]
+
+
 def test_sigterm_runs_shutdown_first_then_the_server_gets_the_signal():
     events: list[str] = []
     app = counting_app(events)

@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import logging
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from wsgiref.validate import validator
 
 import pytest
 from mountapps import CHUNKS, build, build_flask, build_starlette
+from raw_drivers import CALLERS
 
 from twinframe import App, Response, Router
 from twinframe.testing import TestClient
+from twinframe.testing.scope import asgi_scope
 
 Client = Callable[..., TestClient]
 
@@ -927,3 +931,129 @@ def test_an_app_mounted_twice_starts_once_and_shares_its_state(make_client: Clie
             assert data["root_path"] == prefix
             assert data["greeting"] == "hello from the lifespan"
     assert events == ["star startup", "star shutdown"]
+
+
+# -- the environ a mounted WSGI app sees ------------------------------------------------
+
+
+def _environ_echo(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    """A WSGI app answering with its environ (the text and flag values) and the body it read."""
+    seen: dict[str, Any] = {
+        key: list(value) if isinstance(value, tuple) else value
+        for key, value in environ.items()
+        if isinstance(value, (str, bool, tuple))
+    }
+    seen["body"] = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)).decode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps(seen).encode()]
+
+
+def _echo_app() -> App:
+    app = App()
+    # wsgiref.validate checks the environ against PEP 3333 (the required keys,
+    # str values, no HTTP_CONTENT_TYPE...) before the app runs; a failed check is a 500.
+    # The validator takes *args, so detection can't tell: say it.
+    app.mount("/mnt", validator(_environ_echo), interface="wsgi")
+    return app
+
+
+@pytest.mark.filterwarnings("error::wsgiref.validate.WSGIWarning")
+def test_mounted_wsgi_app_gets_a_full_pep3333_environ(make_client: Client, interface: str) -> None:
+    client = make_client(_echo_app(), base_url="https://example.org:8443")
+    headers = [
+        ("Content-Type", "text/plain"),
+        ("X-Forwarded-For", "10.0.0.1"),
+        ("X-Forwarded-For", "10.0.0.2"),
+        ("User-Agent", "probe/1"),
+    ]
+    r = client.post("/mnt/caf%C3%A9/x?a=1&b=%20", content=b"hello", headers=headers)
+    assert r.status_code == 200, r.text
+    environ = r.json()
+    expected = {
+        "REQUEST_METHOD": "POST",
+        "SCRIPT_NAME": "/mnt",
+        # PEP 3333: the path's bytes, percent-decoded, each as one latin-1 character.
+        "PATH_INFO": "/caf\xc3\xa9/x",
+        "QUERY_STRING": "a=1&b=%20",
+        "SERVER_NAME": "example.org",
+        "SERVER_PORT": "8443",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "REMOTE_PORT": "50000",
+        "CONTENT_TYPE": "text/plain",
+        "CONTENT_LENGTH": "5",
+        "HTTP_HOST": "example.org:8443",
+        "HTTP_USER_AGENT": "probe/1",
+        "HTTP_X_FORWARDED_FOR": "10.0.0.1,10.0.0.2",  # repeats joined, as WSGI servers do
+        "wsgi.version": [1, 0],
+        "wsgi.url_scheme": "https",
+        "wsgi.input_terminated": True,  # the app may read() to the end, with no Content-Length
+        "body": "hello",
+    }
+    assert {key: environ.get(key) for key in expected} == expected
+    assert "HTTP_CONTENT_TYPE" not in environ and "HTTP_CONTENT_LENGTH" not in environ
+    # (multithread, multiprocess, run_once): under app.wsgi the server's own (the
+    # TestClient's here); under app.asgi the app runs in the thread pool, and an ASGI
+    # server may run several worker processes, which twinframe can't know: say so.
+    flags = {"wsgi": [True, False, False], "asgi": [True, True, False]}[interface]
+    assert [environ[k] for k in ("wsgi.multithread", "wsgi.multiprocess", "wsgi.run_once")] == flags
+
+
+@pytest.mark.parametrize("entrypoint", ["wsgi", "asgi"])
+@pytest.mark.filterwarnings("error::wsgiref.validate.WSGIWarning")
+def test_mounted_wsgi_app_under_a_root_path_over_http2(entrypoint: str) -> None:
+    call = CALLERS[entrypoint]
+    result = call(_echo_app(), "GET", b"/outer/mnt/p?q=1", root_path="/outer", http_version="2")
+    assert result.status == 200, result.body
+    environ = json.loads(result.body)
+    # The server's prefix, then the mount's, in SCRIPT_NAME (Flask's url_for builds on it).
+    assert (environ["SCRIPT_NAME"], environ["PATH_INFO"]) == ("/outer/mnt", "/p")
+    assert (environ["QUERY_STRING"], environ["SERVER_PROTOCOL"]) == ("q=1", "HTTP/2")
+
+
+def _asgi_environ(scope: dict[str, Any]) -> dict[str, Any]:
+    """The environ the echo app sees for ``scope`` (a GET) under app.asgi."""
+    sent: list[dict[str, Any]] = []
+    incoming = [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def run() -> None:
+        done = asyncio.Event()
+
+        async def receive() -> dict[str, Any]:
+            if incoming:
+                return incoming.pop()
+            await done.wait()  # then the client leaves, as a server says after the response
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                done.set()
+
+        await asyncio.wait_for(_echo_app().asgi(scope, receive, send), 10)
+
+    asyncio.run(run())
+    assert sent[0]["status"] == 200, sent
+    return dict(json.loads(b"".join(m.get("body", b"") for m in sent[1:])))
+
+
+@pytest.mark.parametrize(
+    ("scheme", "server", "name", "port"),
+    [
+        ("http", None, "localhost", "80"),
+        ("https", None, "localhost", "443"),
+        ("http", ("/run/app.sock", None), "/run/app.sock", "80"),  # a unix socket
+        ("https", ("/run/app.sock", None), "/run/app.sock", "443"),
+    ],
+)
+def test_mounted_wsgi_app_under_asgi_when_the_scope_leaves_things_out(
+    scheme: str, server: tuple[str, None] | None, name: str, port: str
+) -> None:
+    # ASGI makes server and client optional; some servers leave out http_version.
+    scope = asgi_scope("http", b"/mnt/", b"", [], method="GET", scheme=scheme, server=server)
+    scope["client"] = None
+    del scope["http_version"]
+    environ = _asgi_environ(scope)
+    assert (environ["SERVER_NAME"], environ["SERVER_PORT"]) == (name, port)
+    assert environ["SERVER_PROTOCOL"] == "HTTP/1.1"
+    assert "REMOTE_ADDR" not in environ and "REMOTE_PORT" not in environ

@@ -163,8 +163,11 @@ class ASGIRequest(ASGIConnection, Request):
             "wsgi.input_terminated": True,
         }
         server = scope.get("server")
+        # No server (the scope may leave it out), or a unix socket's (path, None):
+        # the scheme's default port, so a URL rebuilt from them (PEP 3333) is right.
+        port = "443" if self.scheme == "https" else "80"
         environ["SERVER_NAME"], environ["SERVER_PORT"] = (
-            (str(server[0]), str(server[1] or 80)) if server else ("localhost", "80")
+            (str(server[0]), str(server[1] or port)) if server else ("localhost", port)
         )
         client = scope.get("client")
         if client:
