@@ -251,6 +251,11 @@ def test_a_mixed_segment_whose_field_may_be_empty_matches_its_bare_prefix(make_c
     def other(req, n):
         return {"n": n}
 
+    # Enough siblings that the node looks its children up by literal prefix
+    # (matching._INDEX_FROM): the bare prefix "ab" must still find its child.
+    for i in range(matching._INDEX_FROM):
+        app.add_route(f"/p/z{i}-{{n:d}}", lambda req, n: {"n": n}, name=f"sibling{i}")
+
     client = make_client(app)
     assert client.get("/p/ab").json() == {"rest": ""}
     assert client.get("/p/abc").json() == {"rest": "c"}

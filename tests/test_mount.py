@@ -258,6 +258,23 @@ def test_router_mounts_compose_with_include(make_client: Client) -> None:
         assert client.get("/api/other").status_code == 404
 
 
+def test_a_router_mounted_at_the_root_included_without_prefix_serves_everything_else(
+    make_client: Client,
+) -> None:
+    router = Router()
+    router.mount("/", _text_asgi("root"))
+    app = App()
+
+    @app.get("/own")
+    def own(req: Any) -> str:
+        return "own"
+
+    app.include(router)
+    with make_client(app) as client:
+        assert client.get("/own").text == "own"
+        assert client.get("/a/b").text == "root |/a/b"
+
+
 @pytest.mark.parametrize(
     "prefix",
     [

@@ -558,7 +558,9 @@ def test_req_url_for_includes_the_mount_prefix_and_app_url_for_does_not(interfac
 @pytest.mark.parametrize("on", ["app", "router"])
 @pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE"])
 def test_each_method_helper_registers_its_method_name_and_stream(make_client, on, method):
-    app = App()
+    # max_body_size binds read bodies only: a 12-byte body is refused on the plain
+    # route and reaches the streamed one, so the helper passed stream=True on.
+    app = App(max_body_size=8)
     router = Router() if on == "router" else app
     helper = getattr(router, method.lower())
 
@@ -584,21 +586,43 @@ def test_each_method_helper_registers_its_method_name_and_stream(make_client, on
     if method != "GET":
         response = client.request(method, f"{prefix}/streamed", content=b"chunked data")
         assert response.json() == {"streamed": "chunked data"}
+        too_big = client.request(method, f"{prefix}/plain/7", content=b"chunked data")
+        assert too_big.status_code == 413
 
 
 def test_websocket_helper_names_the_route_and_a_sync_handler_in_the_error():
     router = Router()
 
-    @router.websocket("/feed/{id:d}", name="feed")
+    # A name other than the function's: the default name would hide a lost name=.
+    @router.websocket("/feed/{id:d}", name="live-feed")
     async def feed(ws, id):
         await ws.close()
 
-    assert router.url_for("feed", id=2) == "/feed/2"
+    async def board(ws):
+        await ws.close()
+
+    router.add_websocket_route("/board", board, name="scores")
+    assert router.url_for("live-feed", id=2) == "/feed/2"
+    assert router.url_for("scores") == "/board"
+    for unnamed in ("feed", "board"):
+        with pytest.raises(LookupError):
+            router.url_for(unnamed)
     with pytest.raises(TypeError, match=r"handler .*sync_feed\(\) must be 'async def'"):
 
         @router.websocket("/sync")
         def sync_feed(ws):
             pass
+
+    # A callable object has no __qualname__: the error names it by its repr.
+    class SyncBoard:
+        def __call__(self, ws):
+            pass
+
+        def __repr__(self):
+            return "<SyncBoard>"
+
+    with pytest.raises(TypeError, match=r"handler <SyncBoard>\(\) must be 'async def'"):
+        router.add_websocket_route("/sync-board", SyncBoard())
 
 
 def test_url_for_names_every_missing_parameter():
