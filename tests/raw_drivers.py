@@ -115,7 +115,7 @@ def call_wsgi(
     validate: bool = True,
     root_path: str = "",
     http_version: str = "1.1",
-    server: tuple[str, int | None] | None = ("testserver", 80),
+    server: tuple[str, int | str | None] | None = ("testserver", 80),
     scheme: str = "http",
 ) -> RawResult:
     """One request through ``app.wsgi`` under ``wsgiref.validate``, as a server would pass it.

@@ -1074,3 +1074,28 @@ def test_mounted_wsgi_app_under_asgi_when_the_scope_leaves_things_out(
     assert (environ["SERVER_NAME"], environ["SERVER_PORT"]) == (name, port)
     assert environ["SERVER_PROTOCOL"] == "HTTP/1.1"
     assert "REMOTE_ADDR" not in environ and "REMOTE_PORT" not in environ
+
+
+def test_asgi_mount_on_a_unix_socket_sees_no_server_port(interface):
+    # Waitress on a Unix socket puts the socket's path in SERVER_PORT (uvicorn
+    # leaves scope["server"] out): the mounted ASGI app is served, with no port
+    # (ASGI allows None), instead of a 500 from reading the path as a number.
+    async def inner(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        port = (scope.get("server") or ("", None))[1]
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/plain")],
+            }
+        )
+        await send({"type": "http.response.body", "body": f"port={port}".encode()})
+
+    app = App()
+    app.mount("/sub", inner, interface="asgi")
+    server = ("localhost", "/run/app.sock") if interface == "wsgi" else None
+    result = CALLERS[interface](app, target=b"/sub/x", server=server)
+    assert result.status == 200
+    assert result.body == b"port=None"

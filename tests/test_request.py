@@ -1034,3 +1034,18 @@ def test_host_without_a_host_header_or_a_server_address_is_localhost(interface):
     result = CALLERS[interface](app, server=None, **options)
     assert result.status == 200
     assert result.body == b"localhost"
+
+
+def test_host_without_a_host_header_on_a_unix_socket_has_no_port(interface):
+    # Waitress on a Unix socket puts the socket's path in SERVER_PORT; uvicorn
+    # leaves scope["server"] out. Neither is a port to show: the host is the name.
+    app = App()
+
+    @app.get("/")
+    def where(req):
+        return {"host": req.host, "url": req.url}
+
+    server = ("localhost", "/run/app.sock") if interface == "wsgi" else None
+    result = CALLERS[interface](app, server=server, http_version="1.0")
+    assert result.status == 200
+    assert json.loads(result.body) == {"host": "localhost", "url": "http://localhost/"}

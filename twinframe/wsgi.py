@@ -65,6 +65,16 @@ def _decoded(raw: str) -> str:
     return raw if raw.isascii() else raw.encode("latin-1").decode("utf-8", "replace")
 
 
+def _server_port(environ: Environ) -> int | None:
+    """SERVER_PORT as a number; None when it is not one.
+
+    Waitress on a Unix socket puts the socket's path there: no port to show in
+    ``req.host`` or to hand a mounted ASGI app (whose scope allows None).
+    """
+    port = environ.get("SERVER_PORT")
+    return int(port) if isinstance(port, str) and port.isascii() and port.isdigit() else None
+
+
 def _environ_key(name: str) -> str:
     key = _ENVIRON_KEYS.get(name)
     if key is None:
@@ -130,7 +140,7 @@ class WSGIRequest(Request):
     def _server_host(self) -> str:
         environ = self.environ
         return host_and_port(
-            environ.get("SERVER_NAME", "localhost"), environ.get("SERVER_PORT"), self.scheme
+            environ.get("SERVER_NAME", "localhost"), _server_port(environ), self.scheme
         )
 
     # -- body -------------------------------------------------------------------------
@@ -290,10 +300,7 @@ class WSGIRequest(Request):
                 for name, value in self._header_items()
             ],
             "client": list(client) if client else None,
-            "server": [
-                environ.get("SERVER_NAME", "localhost"),
-                int(environ.get("SERVER_PORT") or 80),
-            ],
+            "server": [environ.get("SERVER_NAME", "localhost"), _server_port(environ)],
             "state": dict(state),
             "extensions": {},
         }
