@@ -862,6 +862,17 @@ def test_error_handler_raising_or_returning_garbage_is_a_plain_500(make_client, 
     assert client.get("/ok").text == "ok"
 
 
+def test_an_error_handler_returning_an_unsupported_type_is_named_in_the_logged_error(
+    make_client, caplog
+):
+    client = make_client(error_handler_app())
+    with caplog.at_level(logging.ERROR, logger="twinframe"):
+        assert client.get("/conflict").status_code == 500
+    messages = [str(r.exc_info[1]) for r in caplog.records if r.exc_info]
+    # The culprit is the error handler (its qualified name), not "None()".
+    assert any("bad_return() returned int; return a Response" in m for m in messages), messages
+
+
 # -- nothing internal leaks without debug -------------------------------------------
 
 

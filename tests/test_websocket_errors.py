@@ -741,3 +741,87 @@ def test_an_unexpected_asgi_message_on_an_open_websocket_closes_1011_naming_it(c
         "RuntimeError: unexpected ASGI message 'websocket.connect' on an open websocket"
         in caplog.text
     )
+
+
+def test_a_bad_request_target_under_a_mount_is_refused_not_passed_to_the_mounted_app():
+    reached: list[str] = []
+
+    async def mounted(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # A plain ASGI app: it does no target checks of its own.
+        assert scope["type"] == "websocket"
+        await receive()
+        reached.append(scope["path"])
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": 1000})
+
+    app = App()
+    app.mount("/sub", mounted, interface="asgi")
+    sent = run_websocket(app, b"/sub/%zz")
+    assert reached == []
+    assert sent[0]["type"] == "websocket.http.response.start"
+    assert sent[0]["status"] == 400
+    assert json.loads(sent[1]["body"])["detail"] == "invalid percent-encoding in the request path"
+    # A good target under the prefix reaches the mounted app.
+    assert run_websocket(app, b"/sub/a")[0]["type"] == "websocket.accept"
+    assert reached == ["/sub/a"]
+
+
+def test_a_path_with_no_websocket_route_is_refused_404_saying_so():
+    app = App()
+
+    @app.websocket("/chat")
+    async def chat(ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.close()
+
+    sent = run_websocket(app, b"/elsewhere")
+    assert sent[0]["type"] == "websocket.http.response.start"
+    assert sent[0]["status"] == 404
+    assert json.loads(sent[1]["body"])["detail"] == "no websocket route at this path"
+
+
+def test_hooks_and_the_handler_see_the_matched_route():
+    app = App()
+    seen: list[tuple[str, str]] = []
+
+    @app.before_websocket
+    def hook(ws: WebSocket) -> None:
+        seen.append(("hook", ws.route.name))
+
+    @app.websocket("/rooms/{room}", name="room")
+    async def room(ws: WebSocket, room: str) -> None:
+        seen.append(("handler", ws.route.pattern))
+        await ws.accept()
+        await ws.close()
+
+    assert run_websocket(app, b"/rooms/a")[0]["type"] == "websocket.accept"
+    assert seen == [("hook", "room"), ("handler", "/rooms/{room}")]
+
+
+def test_the_debug_log_of_a_gone_client_names_the_path_and_the_close_code(caplog):
+    app = App()
+
+    @app.websocket("/ws")
+    async def handler(ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.receive_text()  # the client disconnects with 1001
+
+    with caplog.at_level(logging.DEBUG, "twinframe"):
+        run_websocket(app, b"/ws", [{"type": "websocket.disconnect", "code": 1001}])
+    gone = [r.getMessage() for r in caplog.records if "client gone" in r.getMessage()]
+    assert gone == ["websocket /ws: client gone (1001)"]
+
+
+def test_the_debug_log_of_a_bad_data_close_names_the_path_and_the_reason(caplog):
+    app = App()
+
+    @app.websocket("/ws")
+    async def handler(ws: WebSocket) -> None:
+        await ws.accept()
+        raise WebSocketDataError("room must be letters and digits")
+
+    with caplog.at_level(logging.DEBUG, "twinframe"):
+        sent = run_websocket(app, b"/ws")
+    assert sent[-1]["type"] == "websocket.close"
+    bad = [r.getMessage() for r in caplog.records if "bad data" in r.getMessage()]
+    assert bad == ["websocket /ws: closing on bad data: room must be letters and digits"]
