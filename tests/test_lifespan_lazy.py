@@ -234,3 +234,30 @@ def test_the_test_client_without_a_with_block_starts_the_app_on_its_first_reques
     else:
         app.wsgi.shutdown()  # else at process exit
     assert log == ["start 1 (sync)", "start 2 (async)", "stop 1 (async)", "stop 2 (sync)"]
+
+
+def test_after_a_server_driven_shutdown_the_next_request_starts_the_app_again():
+    # A server that ran lifespan startup and shutdown, then a request served in the
+    # same process without lifespan (a restarted server, another test client): the
+    # app is started again before that request, not served half torn down.
+    events: list[str] = []
+    app = counting_app(events)
+
+    async def serve_lifespan() -> list[str]:
+        incoming = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+        sent: list[str] = []
+
+        async def receive() -> dict[str, Any]:
+            return incoming.pop(0)
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message["type"])
+
+        await app.asgi({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
+        return sent
+
+    sent = asyncio.run(serve_lifespan())
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert events == ["startup", "shutdown"]
+    assert asyncio.run(get(app)) == (200, b"ready")
+    assert events == ["startup", "shutdown", "startup", "shutdown"]
