@@ -1010,3 +1010,20 @@ def test_a_shared_response_survives_head_tuples_and_error_handlers(make_client):
     assert client.post("/read").headers["allow"] == "GET, HEAD, OPTIONS"
     assert client.get("/write").headers["allow"] == "OPTIONS, POST"
     assert "Allow" not in refused.headers and maintenance.body == b"down for maintenance"
+
+
+# -- App.run: the development server convenience ------------------------------------
+
+
+def test_run_hands_the_app_and_its_defaults_to_the_development_server(monkeypatch):
+    import twinframe.server
+
+    calls: list[tuple[object, dict[str, object]]] = []
+    monkeypatch.setattr(twinframe.server, "run", lambda app, **kw: calls.append((app, kw)))
+    app = App()
+    app.run()
+    app.run("0.0.0.0", 9001, interface="asgi", reload=True)
+    assert calls == [
+        (app, {"host": "127.0.0.1", "port": 8000, "interface": "wsgi", "reload": False}),
+        (app, {"host": "0.0.0.0", "port": 9001, "interface": "asgi", "reload": True}),
+    ]

@@ -335,6 +335,23 @@ def test_interface_can_be_forced(make_client: Client) -> None:
 # -- a twinframe App, natively --------------------------------------------------------
 
 
+def test_url_for_keeps_the_characters_a_path_allows_in_the_mount_prefix(
+    make_client: Client,
+) -> None:
+    sub = App()
+
+    @sub.get("/items/{id:d}", name="item")
+    def item(req: Any, id: int) -> str:
+        return req.url_for("item", id=id + 1)
+
+    app = App()
+    app.mount("/v1:beta@eu", sub)
+    with make_client(app) as client:
+        response = client.get("/v1:beta@eu/items/3")
+        assert response.status_code == 200
+        assert response.text == "/v1:beta@eu/items/4"
+
+
 def test_a_twinframe_app_is_served_natively(make_client: Client, interface: str) -> None:
     calls: list[str] = []
     sub = App()

@@ -60,6 +60,13 @@ def test_x_forwarded_headers_from_a_trusted_peer(make_client):
     }
 
 
+def test_x_forwarded_proto_alone_sets_the_scheme_and_keeps_the_peer(make_client):
+    seen = where(make_client(proxied_app([PEER])), {"x-forwarded-proto": "https"})
+    assert seen["scheme"] == "https"
+    assert seen["client"][0] == PEER
+    assert seen["url"] == "https://testserver/where?x=1"
+
+
 def test_the_headers_of_an_untrusted_peer_are_ignored(make_client):
     seen = where(make_client(proxied_app(["10.0.0.0/8"])), X_FORWARDED)
     assert seen["client"][0] == PEER
