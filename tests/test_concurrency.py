@@ -47,12 +47,16 @@ def test_wsgi_async_handler_loop_is_per_thread():
         return "ok"
 
     both_started = threading.Barrier(2, timeout=30)
+    both_done = threading.Barrier(2, timeout=30)
 
     def two_requests() -> None:
         with TestClient(app, "wsgi") as client:
             client.get("/loop")
             both_started.wait()  # both threads alive at once, so their idents differ
             client.get("/loop")
+            # Neither client shuts the shared app down while the other is still sending:
+            # shutdown resumes the loop startup ran on, which may be the other thread's.
+            both_done.wait()
 
     threads = [threading.Thread(target=two_requests) for _ in range(2)]
     for thread in threads:
