@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .drivers import ASGIDriver, WSGIDriver, close_loop
-from .scenarios import DYNAMIC_ROUTES, SCENARIOS, Scenario
+from .scenarios import DYNAMIC_ROUTES, SCENARIOS, Scenario, select
 
 # (label, module under benchmarks.apps, protocols it serves)
 IMPLEMENTATIONS = [
@@ -456,12 +456,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="write the raw numbers to this file")
     args = parser.parse_args(argv)
     only = set(args.only.split(",")) if args.only else None
-    scenarios = SCENARIOS
-    if args.scenarios:
-        names = args.scenarios.split(",")
-        scenarios = [s for s in SCENARIOS if s.name in names]
-        if len(scenarios) != len(names):
-            parser.error(f"scenarios are among: {', '.join(s.name for s in SCENARIOS)}")
+    try:
+        scenarios = select(args.scenarios)
+    except ValueError as exc:
+        parser.error(str(exc))
     report = run(
         args.rounds, args.batch_ms, args.smoke, only, not args.no_scaling, scenarios=scenarios
     )

@@ -38,7 +38,7 @@ from typing import Any
 
 from .drivers import close_loop
 from .inprocess import IMPLEMENTATIONS, PROTOCOLS, build
-from .scenarios import SCENARIOS, VARIANTS, Scenario
+from .scenarios import SCENARIOS, VARIANTS, Scenario, select
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUESTS = 1000  # per target; counts are exact, so N only has to cover the varied paths' mix
@@ -229,12 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="write the raw numbers to this file")
     parser.add_argument("--inside", help=argparse.SUPPRESS)  # the child under callgrind
     args = parser.parse_args(argv)
-    scenarios = SCENARIOS
-    if args.scenarios:
-        names = args.scenarios.split(",")
-        scenarios = [s for s in SCENARIOS if s.name in names]
-        if len(scenarios) != len(names):
-            parser.error(f"scenarios are among: {', '.join(s.name for s in SCENARIOS)}")
+    try:
+        scenarios = select(args.scenarios)
+    except ValueError as exc:
+        parser.error(str(exc))
     only = set(args.only.split(",")) - {"none"} if args.only else None
     if only is not None and not only <= {*peers, "twinframe"}:
         parser.error(f"peers are among: {', '.join(peers)} (or none)")

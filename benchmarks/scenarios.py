@@ -240,3 +240,15 @@ SCENARIOS = [
 ]
 
 SCENARIO_NAMES = [s.name for s in SCENARIOS]
+
+
+def select(names: str | None) -> list[Scenario]:
+    """The scenarios a comma-separated ``--scenarios`` value names, in their usual
+    order (all of them for None); ValueError naming the choices for an unknown one."""
+    if not names:
+        return SCENARIOS
+    wanted = names.split(",")
+    chosen = [s for s in SCENARIOS if s.name in wanted]
+    if len(chosen) != len(wanted):
+        raise ValueError(f"scenarios are among: {', '.join(s.name for s in SCENARIOS)}")
+    return chosen

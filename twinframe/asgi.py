@@ -22,6 +22,7 @@ from .pipeline import dispatch, dispatch_websocket, websocket_mount
 from .request import BODILESS_METHODS, Request
 from .response import Response
 from .sending import close_unsent, encode_chunk, is_async_stream, log_stream_failure
+from .target import default_port
 from .websocket import WebSocket
 from .wsgi_bridge import InputStream
 
@@ -165,7 +166,7 @@ class ASGIRequest(ASGIConnection, Request):
         server = scope.get("server")
         # No server (the scope may leave it out), or a unix socket's (path, None):
         # the scheme's default port, so a URL rebuilt from them (PEP 3333) is right.
-        port = "443" if self.scheme == "https" else "80"
+        port = default_port(self.scheme)
         environ["SERVER_NAME"], environ["SERVER_PORT"] = (
             (str(server[0]), str(server[1] or port)) if server else ("localhost", port)
         )

@@ -87,12 +87,16 @@ def target_error(
     return None
 
 
+def default_port(scheme: str) -> str:
+    """The port a URL of ``scheme`` means when it names none: 443 for https/wss, else 80."""
+    return "443" if scheme in ("https", "wss") else "80"
+
+
 def host_and_port(name: str, port: int | str | None, scheme: str) -> str:
     """``name``, with ``:port`` unless it is absent or the scheme's default (80, 443)."""
     if port is None or port == "":
         return name
-    default = "443" if scheme in ("https", "wss") else "80"
-    return name if str(port) == default else f"{name}:{port}"
+    return name if str(port) == default_port(scheme) else f"{name}:{port}"
 
 
 def _is_utf8(data: bytes) -> bool:

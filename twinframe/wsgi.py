@@ -160,13 +160,7 @@ class WSGIRequest(Request):
                 while chunk := self._read(stream, CHUNK_SIZE):
                     yield chunk
             return
-        remaining = length
-        while remaining > 0:
-            chunk = self._read(stream, min(remaining, CHUNK_SIZE))
-            if not chunk:
-                raise ClientDisconnect()
-            remaining -= len(chunk)
-            yield chunk
+        yield from self._read_exactly(stream, length)
 
     @staticmethod
     def _read(stream: Any, size: int) -> bytes:
@@ -180,11 +174,8 @@ class WSGIRequest(Request):
             logger.info("request body framing refused by the server: %r", exc)
             raise BadRequest("malformed request body framing") from None
 
-    def _read_rest(self, remaining: int, first: bytes) -> Iterator[bytes]:
-        """What is left of a Content-Length body after a short first read."""
-        if not first:
-            raise ClientDisconnect()
-        stream = self.environ["wsgi.input"]
+    def _read_exactly(self, stream: Any, remaining: int) -> Iterator[bytes]:
+        """The next ``remaining`` bytes in chunks; an early end means the client left."""
         while remaining > 0:
             chunk = self._read(stream, min(remaining, CHUNK_SIZE))
             if not chunk:
@@ -207,7 +198,10 @@ class WSGIRequest(Request):
                 if len(chunk) == length:
                     self._body = chunk
                     return
-                self._body = chunk + b"".join(self._read_rest(length - len(chunk), chunk))
+                if not chunk:
+                    raise ClientDisconnect()
+                rest = self._read_exactly(environ["wsgi.input"], length - len(chunk))
+                self._body = chunk + b"".join(rest)
             else:
                 self._body = b"".join(self._read_chunks())
         elif environ.get("wsgi.input_terminated"):
